@@ -1,0 +1,61 @@
+import { EXIT_CONFIG, EXIT_FAILURE, LoomError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { parseArgs, USAGE } from './args.js';
+import { check } from './check.js';
+import { ConfigInvalid, configFor } from './config.js';
+import { startDaemon, startForeground } from './start.js';
+import { connections, status } from './status.js';
+import { kill, stop } from './stop.js';
+import { runningPid } from '../master/pidfile.js';
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    const args = parseArgs(argv);
+    switch (args.command) {
+      case 'help':
+        process.stdout.write(USAGE + '\n');
+        return;
+      case 'version':
+        process.stdout.write(`loom ${VERSION}\nNode.js ${process.version}\n`);
+        return;
+      case 'check': {
+        const problems = await check(args.config);
+        if (problems.length > 0) {
+          for (const p of problems) process.stderr.write(p + '\n');
+          process.exitCode = EXIT_CONFIG;
+        } else {
+          process.stdout.write('configuration and handlers OK\n');
+        }
+        return;
+      }
+    }
+    const config = configFor(args.config);
+    switch (args.command) {
+      case 'start':
+        return args.daemon ? startDaemon(config) : startForeground(config);
+      case 'stop':
+        return stop(config);
+      case 'kill':
+        return kill(config);
+      case 'restart':
+        if (runningPid(config.pidFile) !== null) await stop(config);
+        return args.daemon ? startDaemon(config) : startForeground(config);
+      case 'status':
+        return status(config, args.json, args.watch);
+      case 'connections':
+        return connections(config, args.json);
+    }
+  } catch (err) {
+    if (err instanceof ConfigInvalid) {
+      process.stderr.write(err.message + '\n');
+      process.exitCode = EXIT_CONFIG;
+    } else if (err instanceof LoomError) {
+      process.stderr.write(`loom: ${err.message}\n`);
+      process.exitCode = err.code === 'LOOM_ERR_USAGE' ? EXIT_CONFIG : EXIT_FAILURE;
+      if (err.code === 'LOOM_ERR_USAGE') process.stderr.write(USAGE + '\n');
+    } else {
+      process.stderr.write(`loom: ${(err as Error)?.message ?? String(err)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    }
+  }
+}

@@ -1,0 +1,62 @@
+// `loom start` in the foreground (this process becomes the master) or with -d (a detached
+// master is spawned and this process returns once every listener is bound, or fails).
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { LoomConfig } from '../config/types.js';
+import { LoomError } from '../errors.js';
+import { Master } from '../master/master.js';
+import { runningPid } from '../master/pidfile.js';
+import { spawnSelf } from '../master/spawn.js';
+import { configFor } from './config.js';
+
+type DaemonMessage = { t: 'started'; table: string } | { t: 'failed'; message: string };
+
+export async function startForeground(config: LoomConfig): Promise<void> {
+  const master = new Master(config, true);
+  await master.start();
+  process.stdout.write(`${config.name} started, master pid ${process.pid}\n${master.listenersTable()}\nPress Ctrl+C to stop.\n`);
+}
+
+export function startDaemon(config: LoomConfig): Promise<void> {
+  const other = runningPid(config.pidFile);
+  if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
+  let out: number;
+  try {
+    mkdirSync(dirname(config.stdoutFile), { recursive: true });
+    out = openSync(config.stdoutFile, 'a');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write stdout file ${config.stdoutFile} (${code}); set stdout_file in [loom] to a writable path`);
+  }
+  const child = spawnSelf('master', { LOOM_CONFIG: config.file, LOOM_DAEMON: '1' }, out);
+  closeSync(out);
+  return new Promise((resolve, reject) => {
+    child.once('message', (msg: DaemonMessage) => {
+      if (msg.t === 'started') {
+        process.stdout.write(`${config.name} started as a daemon, master pid ${child.pid}\n${msg.table}\n`);
+        child.disconnect();
+        child.unref();
+        resolve();
+      } else {
+        reject(new LoomError('LOOM_ERR_WORKER_START', msg.message));
+      }
+    });
+    child.once('exit', (code, signal) => reject(new LoomError('LOOM_ERR_WORKER_START', `the daemon exited with ${signal ?? code} while starting; see ${config.logFile}`)));
+  });
+}
+
+/** Body of the detached master spawned by `start -d`. */
+export async function runDaemonMaster(): Promise<void> {
+  const send = (m: DaemonMessage) => process.send?.(m);
+  try {
+    const config = configFor(process.env.LOOM_CONFIG);
+    const master = new Master(config, false);
+    await master.start();
+    send({ t: 'started', table: master.listenersTable() });
+    process.disconnect?.();
+  } catch (err) {
+    send({ t: 'failed', message: (err as Error).message });
+    process.exitCode = 1;
+    process.disconnect?.();
+  }
+}

@@ -1,0 +1,62 @@
+// status and connections: ask the master, print a table (or JSON for machines).
+import type { LoomConfig } from '../config/types.js';
+import { controlSocketPath } from '../master/pidfile.js';
+import type { ConnectionRow, Status } from '../master/status.js';
+import { askMaster } from './control-client.js';
+
+export async function status(config: LoomConfig, json: boolean, watch: boolean): Promise<void> {
+  const path = controlSocketPath(config.pidFile);
+  for (;;) {
+    const s = (await askMaster(path, 'status')) as Status;
+    const text = json ? JSON.stringify(s, null, 2) : formatStatus(s);
+    if (!watch) {
+      process.stdout.write(text + '\n');
+      return;
+    }
+    process.stdout.write(`\x1b[2J\x1b[H${text}\n`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+export async function connections(config: LoomConfig, json: boolean): Promise<void> {
+  const rows = (await askMaster(controlSocketPath(config.pidFile), 'connections')) as ConnectionRow[];
+  if (json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(table(
+    ['group', 'worker', 'pid', 'id', 'protocol', 'local', 'remote', 'bytes_in', 'bytes_out', 'send_q', 'age_s'],
+    rows.map((r) => [r.group, r.workerId, r.pid, r.id, r.protocol, r.local, r.remote, r.bytesIn, r.bytesOut, r.sendQueue, r.ageSeconds]),
+  ) + `\n${rows.length} connection(s)\n`);
+}
+
+function formatStatus(s: Status): string {
+  const lines = [
+    `Loom ${s.version}   Node.js ${s.node}   master pid ${s.masterPid}`,
+    `started ${s.startedAt}   uptime ${formatUptime(s.uptime)}   load average ${s.loadavg.join(', ')}`,
+    `${s.groups.length} group(s)   ${s.processCount} process(es)`,
+    '',
+    table(['group', 'listen', 'count', 'deaths', 'exit statuses'], s.groups.map((g) => [
+      g.name, g.listen || '-', g.count, g.deaths,
+      Object.entries(g.exitStatuses).map(([k, v]) => `${k}:${v}`).join(' ') || '-',
+    ])),
+    '',
+    table(['pid', 'group', 'id', 'listen', 'memory', 'cpu%', 'conns', 'requests', 'qps', 'send_fail', 'errors', 'timers', 'state'],
+      s.processes.map((p) => [p.pid, p.group, p.workerId, p.listen || '-', `${(p.memory / 1048576).toFixed(1)}M`, p.cpu,
+        p.connections, p.totalRequests, p.qps, p.sendFailures, p.handlerErrors, p.timers, p.state])),
+  ];
+  return lines.join('\n');
+}
+
+function formatUptime(s: number): string {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${d ? `${d}d ` : ''}${h}h ${m}m ${s % 60}s`;
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const all = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}

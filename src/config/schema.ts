@@ -1,0 +1,110 @@
+// The one description of config.ini: parsing, validation, defaults, `loom check` and the
+// README's key table are all driven from this list, so a key is added in one place.
+import { parseListen, type ListenSpec } from './listen.js';
+
+export type Scope = 'global' | 'group';
+
+interface KeyBase {
+  key: string;
+  scope: Scope;
+  doc: string;
+}
+export interface StringKey extends KeyBase { type: 'string'; default: string; pattern?: RegExp; patternDoc?: string }
+export interface PathKey extends KeyBase { type: 'path'; default: string }
+export interface BoolKey extends KeyBase { type: 'bool'; default: boolean }
+export interface IntKey extends KeyBase { type: 'int'; default: number; min: number; max: number }
+export interface NumberKey extends KeyBase { type: 'number'; default: number; min: number; max: number }
+export interface ListenKey extends KeyBase { type: 'listen'; default: null }
+export interface HandlerKey extends KeyBase { type: 'handler'; default: null }
+export type KeySpec = StringKey | PathKey | BoolKey | IntKey | NumberKey | ListenKey | HandlerKey;
+
+const MiB = 1024 * 1024;
+
+export const SCHEMA: readonly KeySpec[] = [
+  { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', doc: 'Name used in process titles, log lines and default file names.' },
+  { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file>.sock`)." },
+  { key: 'log_file', scope: 'global', type: 'path', default: '/var/log/loom/loom.log', doc: 'Timestamped daemon log: starts, stops, worker exits, reloads, errors.' },
+  { key: 'stdout_file', scope: 'global', type: 'path', default: '/var/log/loom/stdout.log', doc: 'Where handler stdout/stderr go in daemon mode (`start -d`).' },
+  { key: 'handlers_dir', scope: 'global', type: 'path', default: 'handlers', doc: 'Directory of handler scripts; custom protocols in its `protocols/`.' },
+  { key: 'watch', scope: 'global', type: 'bool', default: true, doc: 'Hot-reload workers when files under handlers_dir change.' },
+  { key: 'stop_timeout', scope: 'global', type: 'number', default: 10, min: 0.1, max: 86400, doc: 'Seconds a graceful stop may take before workers are killed.' },
+  { key: 'reload_timeout', scope: 'global', type: 'number', default: 30, min: 0.1, max: 86400, doc: 'Seconds an old worker may drain during a reload before it is closed.' },
+  { key: 'listen', scope: 'group', type: 'listen', default: null, doc: '`protocol://host:port` or `unix:///path`; none: a process for timers and background jobs.' },
+  { key: 'count', scope: 'group', type: 'int', default: 1, min: 1, max: 1024, doc: 'Processes in this group.' },
+  { key: 'handler', scope: 'group', type: 'handler', default: null, doc: 'Handler file in handlers_dir: .js, .cjs, .mjs or .ts.' },
+  { key: 'reloadable', scope: 'group', type: 'bool', default: true, doc: '`loom reload` restarts this group (false: left running).' },
+  { key: 'max_package_size', scope: 'group', type: 'int', default: MiB, min: 1, max: 1024 * MiB, doc: 'Bytes; a larger inbound packet closes the connection.' },
+  { key: 'max_send_buffer_size', scope: 'group', type: 'int', default: MiB, min: 1, max: 1024 * MiB, doc: 'Bytes queued per connection before onBufferFull; further sends return false.' },
+];
+
+export function findKey(scope: Scope, key: string): KeySpec | undefined {
+  return SCHEMA.find((k) => k.scope === scope && k.key === key);
+}
+
+/** A value as the ini package hands it over: a string, or true for a bare key. */
+export type RawValue = string | boolean;
+export type Value = string | number | boolean | ListenSpec | null;
+
+/** Converts a raw value; throws an Error saying what is wrong. */
+export function convert(spec: KeySpec, raw: RawValue): Value {
+  const text = typeof raw === 'boolean' ? String(raw) : raw.trim();
+  switch (spec.type) {
+    case 'string':
+      if (spec.pattern && !spec.pattern.test(text)) throw new Error(`"${text}" may contain only ${spec.patternDoc}`);
+      return text;
+    case 'path':
+    case 'handler':
+      if (!text || text === 'true') throw new Error('needs a file name');
+      return text;
+    case 'bool':
+      if (/^(true|yes|on|1)$/i.test(text)) return true;
+      if (/^(false|no|off|0)$/i.test(text)) return false;
+      throw new Error(`"${text}" is not a boolean (true or false)`);
+    case 'int':
+    case 'number': {
+      const n = Number(text);
+      if (text === '' || !Number.isFinite(n)) throw new Error(`"${text}" is not a number`);
+      if (spec.type === 'int' && !Number.isInteger(n)) throw new Error(`"${text}" is not a whole number`);
+      if (n < spec.min || n > spec.max) throw new Error(`${n} is out of range ${spec.min}-${spec.max}`);
+      return n;
+    }
+    case 'listen':
+      return parseListen(text);
+  }
+}
+
+/** Closest known key, for "did you mean" on a typo. */
+export function suggestKey(scope: Scope, key: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const spec of SCHEMA) {
+    if (spec.scope !== scope) continue;
+    const d = editDistance(key.toLowerCase(), spec.key);
+    if (d < bestDistance) { bestDistance = d; best = spec.key; }
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
+
+/** The README's table of keys, generated so docs and code cannot drift. */
+export function keyTableMarkdown(): string {
+  const lines = ['| section | key | default | meaning |', '|---|---|---|---|'];
+  for (const k of SCHEMA) {
+    const def = k.default === null ? '—' : `\`${String(k.default)}\``;
+    lines.push(`| ${k.scope === 'global' ? '[loom]' : '[group]'} | \`${k.key}\` | ${def} | ${k.doc} |`);
+  }
+  return lines.join('\n');
+}

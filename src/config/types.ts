@@ -1,0 +1,44 @@
+import type { ListenSpec } from './listen.js';
+
+export interface GroupConfig {
+  name: string;
+  /** Line of the section header, for messages. */
+  line: number;
+  listen: ListenSpec | null;
+  count: number;
+  /** Absolute path of the handler file, or null for a group without one. */
+  handler: string | null;
+  reloadable: boolean;
+  maxPackageSize: number;
+  maxSendBufferSize: number;
+}
+
+export interface LoomConfig {
+  /** Absolute path of config.ini. */
+  file: string;
+  name: string;
+  pidFile: string;
+  logFile: string;
+  stdoutFile: string;
+  handlersDir: string;
+  watch: boolean;
+  stopTimeout: number;
+  reloadTimeout: number;
+  groups: GroupConfig[];
+}
+
+/** One thing wrong with the configuration, printed as `file:line [section] key: message`. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  section: string;
+  key: string;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line > 0 ? `${p.file}:${p.line}` : p.file;
+  const section = p.section ? ` [${p.section}]` : '';
+  const key = p.key ? ` ${p.key}` : '';
+  return `${where}${section}${key}: ${p.message}`;
+}

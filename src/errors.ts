@@ -1,0 +1,42 @@
+// One catalog of every error Loom reports, each with a stable code, in the manner of
+// ws (WS_ERR_*) and undici (UND_ERR_*). Operators grep logs for the code; tests assert on it.
+export const codes = {
+  LOOM_ERR_CONFIG: 'invalid configuration',
+  LOOM_ERR_USAGE: 'invalid command line',
+  LOOM_ERR_BIND: 'cannot bind a listener',
+  LOOM_ERR_PIDFILE: 'cannot use the pid file',
+  LOOM_ERR_LOG_FILE: 'cannot write a log file',
+  LOOM_ERR_ALREADY_RUNNING: 'loom is already running',
+  LOOM_ERR_NOT_RUNNING: 'loom is not running',
+  LOOM_ERR_HANDLER_LOAD: 'cannot load a handler',
+  LOOM_ERR_HANDLER: 'a handler callback threw',
+  LOOM_ERR_BAD_PACKET: 'bad inbound packet',
+  LOOM_ERR_PACKAGE_TOO_BIG: 'inbound packet over max_package_size',
+  LOOM_ERR_SEND_BUFFER_FULL: 'send buffer full, data dropped',
+  LOOM_ERR_SEND_CLOSED: 'send on a closed connection',
+  LOOM_ERR_PROTOCOL: 'bad protocol module',
+  LOOM_ERR_WORKER_START: 'a worker failed to start',
+  LOOM_ERR_STOP_TIMEOUT: 'stop timed out',
+  LOOM_ERR_CONTROL: 'control socket failure',
+} as const;
+
+export type LoomErrorCode = keyof typeof codes;
+
+export class LoomError extends Error {
+  readonly code: LoomErrorCode;
+  constructor(code: LoomErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LoomError';
+    this.code = code;
+  }
+}
+
+/** Exit codes of the command line, fixed by DESIGN.md. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_CONFIG = 2;
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,44 @@
+// Messages between the master and its workers over the fork() IPC channel.
+import type { GroupConfig } from '../config/types.js';
+import type { WorkerStats } from '../worker/stats.js';
+
+export interface WorkerInit {
+  t: 'init';
+  name: string;
+  group: GroupConfig;
+  workerId: number;
+  handlersDir: string;
+  logFile: string;
+  foreground: boolean;
+}
+
+export interface ConnectionInfo {
+  id: number;
+  protocol: string;
+  local: string;
+  remote: string;
+  bytesIn: number;
+  bytesOut: number;
+  sendQueue: number;
+  ageSeconds: number;
+}
+
+export interface WorkerReport {
+  stats: WorkerStats;
+  timers: number;
+  state: string;
+  connections?: ConnectionInfo[];
+}
+
+export type ToWorker =
+  | WorkerInit
+  | { t: 'stop' }
+  | { t: 'report'; req: number; connections: boolean };
+
+export type ToMaster =
+  | { t: 'ready' }
+  | { t: 'fatal'; message: string }
+  | { t: 'report'; req: number; report: WorkerReport };
+
+/** Environment variable that makes the executable run as a worker instead of the CLI. */
+export const ROLE_ENV = 'LOOM_ROLE';

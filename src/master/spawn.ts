@@ -1,0 +1,28 @@
+// Workers are this same program re-run with a role marker in the environment: under the
+// single executable, argv of a forked child is not ours to use, the environment is.
+import { fork, type ChildProcess } from 'node:child_process';
+import { ROLE_ENV } from '../ipc/messages.js';
+
+function isSingleExecutable(): boolean {
+  try {
+    // node:sea exists from Node 20.12; older builds cannot be a single executable anyway.
+    return (require('node:sea') as { isSea(): boolean }).isSea();
+  } catch {
+    return false;
+  }
+}
+
+/** The file to re-run: the executable itself, or the bundled script. */
+export function selfModule(): string {
+  return isSingleExecutable() ? process.execPath : process.argv[1];
+}
+
+export function spawnSelf(role: 'worker' | 'master', extraEnv: Record<string, string> = {}, stdio: 'inherit' | number = 'inherit'): ChildProcess {
+  const out = stdio === 'inherit' ? 'inherit' : stdio;
+  return fork(selfModule(), role === 'master' ? ['start'] : [], {
+    env: { ...process.env, [ROLE_ENV]: role, ...extraEnv },
+    execArgv: [],
+    stdio: ['ignore', out, out, 'ipc'],
+    detached: role === 'master',
+  });
+}

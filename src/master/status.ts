@@ -1,0 +1,111 @@
+// What `loom status` and `loom connections` show, gathered from the workers over IPC and
+// from the kernel (memory, CPU) through pidusage.
+import { loadavg } from 'node:os';
+import pidusage from 'pidusage';
+import type { ConnectionInfo } from '../ipc/messages.js';
+import { VERSION } from '../version.js';
+import type { Master } from './master.js';
+
+export interface ProcessStatus {
+  pid: number;
+  group: string;
+  workerId: number;
+  listen: string;
+  memory: number;
+  cpu: number;
+  connections: number;
+  totalRequests: number;
+  qps: number;
+  sendFailures: number;
+  handlerErrors: number;
+  badPackets: number;
+  timers: number;
+  state: string;
+  uptime: number;
+}
+
+export interface GroupStatus {
+  name: string;
+  listen: string;
+  count: number;
+  deaths: number;
+  exitStatuses: Record<string, number>;
+}
+
+export interface Status {
+  version: string;
+  node: string;
+  masterPid: number;
+  startedAt: string;
+  uptime: number;
+  loadavg: number[];
+  groups: GroupStatus[];
+  processCount: number;
+  processes: ProcessStatus[];
+}
+
+export async function buildStatus(master: Master): Promise<Status> {
+  const processes: ProcessStatus[] = [];
+  const pids: number[] = [];
+  for (const g of master.groups) {
+    const reports = await g.reports(false);
+    for (const [wp, r] of reports) {
+      pids.push(wp.pid);
+      processes.push({
+        pid: wp.pid,
+        group: g.name,
+        workerId: wp.id,
+        listen: g.config.listen?.url ?? '',
+        memory: 0,
+        cpu: 0,
+        connections: r?.stats.connections ?? 0,
+        totalRequests: r?.stats.totalRequests ?? 0,
+        qps: r?.stats.qps ?? 0,
+        sendFailures: r?.stats.sendFailures ?? 0,
+        handlerErrors: r?.stats.handlerErrors ?? 0,
+        badPackets: r?.stats.badPackets ?? 0,
+        timers: r?.timers ?? 0,
+        state: r?.state ?? wp.state,
+        uptime: Math.round((Date.now() - wp.startedAt) / 1000),
+      });
+    }
+  }
+  if (pids.length > 0) {
+    try {
+      const usage = await pidusage(pids);
+      for (const p of processes) {
+        const u = usage[String(p.pid)];
+        if (u) { p.memory = u.memory; p.cpu = Math.round(u.cpu * 10) / 10; }
+      }
+    } catch { /* a process exited meanwhile: leave zeros */ }
+  }
+  return {
+    version: VERSION,
+    node: process.version,
+    masterPid: process.pid,
+    startedAt: new Date(master.startedAt).toISOString(),
+    uptime: Math.round((Date.now() - master.startedAt) / 1000),
+    loadavg: loadavg().map((n) => Math.round(n * 100) / 100),
+    groups: master.groups.map((g) => ({
+      name: g.name,
+      listen: g.config.listen?.url ?? '',
+      count: g.config.count,
+      deaths: g.deaths,
+      exitStatuses: Object.fromEntries(g.exitStatuses),
+    })),
+    processCount: processes.length,
+    processes,
+  };
+}
+
+export interface ConnectionRow extends ConnectionInfo { group: string; workerId: number; pid: number }
+
+export async function buildConnections(master: Master): Promise<ConnectionRow[]> {
+  const rows: ConnectionRow[] = [];
+  for (const g of master.groups) {
+    for (const [wp, r] of await g.reports(true)) {
+      for (const c of r?.connections ?? []) rows.push({ group: g.name, workerId: wp.id, pid: wp.pid, ...c });
+    }
+  }
+  return rows;
+}

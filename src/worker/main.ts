@@ -1,0 +1,194 @@
+// Entry of a worker process: receives its group's settings and the listening socket from the
+// master, loads the handler, serves, and stops gracefully when told.
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { findProtocolFile } from '../config/load.js';
+import type { GroupConfig } from '../config/types.js';
+import { Logger } from '../log/logger.js';
+import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
+import { BUILTIN } from '../protocols/builtin.js';
+import type { Connection, Handler, ProtocolModule, Worker } from '../types/handler.js';
+import { StreamConnection } from './connection.js';
+import type { ListenerContext } from './context.js';
+import { Guard } from './guard.js';
+import { loadModule } from './load-module.js';
+import { newStats } from './stats.js';
+import { WorkerTimers } from './timers.js';
+import { attachUdp } from './udp.js';
+import { describeLoadError, waitForQuiet } from './lifecycle.js';
+
+/** Handles the kernel gives the master; received here as raw libuv handles. */
+interface RawHandle { fd: number; close(): void }
+
+export function runWorker(): void {
+  const send = (m: ToMaster) => { if (process.connected) process.send!(m); };
+  process.once('message', (msg: ToWorker, handle?: unknown) => {
+    if (msg.t !== 'init') return;
+    start(msg, handle as RawHandle | undefined, send).catch((err: unknown) => {
+      send({ t: 'fatal', message: err instanceof Error ? err.message : String(err) });
+      setImmediate(() => process.exit(1));
+    });
+  });
+  // The master is gone (even by SIGKILL): never linger holding its ports.
+  process.on('disconnect', () => process.exit(0));
+  // Ctrl+C and `timeout` signal the whole process group: the master coordinates the stop.
+  process.on('SIGINT', () => undefined);
+}
+
+async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: ToMaster) => void): Promise<void> {
+  const group = init.group;
+  process.title = `${init.name}: worker ${group.name} #${init.workerId}`;
+  const log = new Logger(init.logFile, `${group.name}#${init.workerId}[${process.pid}]`, init.foreground);
+  const stats = newStats();
+  const guard = new Guard(log, stats, init.handlersDir);
+  process.on('uncaughtException', (err) => guard.report('uncaught exception', err));
+  process.on('unhandledRejection', (err) => guard.report('unhandled rejection', err));
+
+  const protocol = await loadProtocol(init.handlersDir, group);
+  let handler: Handler = {};
+  if (group.handler) {
+    try {
+      handler = (await loadModule(group.handler)) as Handler;
+    } catch (err) {
+      throw new Error(`LOOM_ERR_HANDLER_LOAD ${describeLoadError(group.handler, err)}`);
+    }
+  }
+
+  const connections = new Map<number, Connection>();
+  const timers = new WorkerTimers(guard);
+  const worker: Worker = { id: init.workerId, name: group.name, count: group.count, pid: process.pid, connections, timers };
+  let nextId = 1;
+  const ctx: ListenerContext = {
+    url: group.listen?.url ?? '',
+    protocolName: group.listen?.protocol ?? '',
+    protocol,
+    handler,
+    guard,
+    stats,
+    log,
+    worker,
+    maxPackageSize: group.maxPackageSize,
+    maxSendBufferSize: group.maxSendBufferSize,
+    connections,
+    nextConnectionId: () => nextId++,
+  };
+
+  if (handler.onWorkerStart) {
+    try {
+      await handler.onWorkerStart(worker);
+    } catch (err) {
+      throw new Error(`LOOM_ERR_WORKER_START onWorkerStart threw at ${guard.locate(err)}: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  let server: Server | null = null;
+  let udp: UdpSocket | null = null;
+  if (group.listen && handle) {
+    if (group.listen.transport === 'udp') {
+      udp = await listenUdp(handle, group);
+      attachUdp(udp, ctx);
+    } else {
+      server = await listenStream(handle, group, (socket) => new StreamConnection(socket, ctx));
+    }
+  }
+  send({ t: 'ready' });
+  let lastTotal = 0;
+  setInterval(() => {
+    stats.qps = stats.totalRequests - lastTotal;
+    lastTotal = stats.totalRequests;
+  }, 1000).unref();
+
+  let stopping = false;
+  process.on('message', (msg: ToWorker) => {
+    if (msg.t === 'report') {
+      send({ t: 'report', req: msg.req, report: {
+        stats: { ...stats },
+        timers: timers.count,
+        state: stopping ? 'stopping' : 'running',
+        connections: msg.connections ? describeConnections(connections) : undefined,
+      } });
+    } else if (msg.t === 'stop') {
+      beginStop();
+    }
+  });
+  process.on('SIGTERM', () => beginStop());
+
+  function beginStop(): void {
+    if (stopping) return;
+    stopping = true;
+    void stop();
+  }
+
+  async function stop(): Promise<void> {
+    server?.close();
+    udp?.close();
+    for (const c of connections.values()) c.pauseRecv();
+    timers.delPersistent();
+    await guard.idle();
+    await waitForQuiet();
+    const r = guard.call('onWorkerStop', handler.onWorkerStop, handler, worker);
+    if (r instanceof Promise) await r.catch(() => undefined);
+    for (const c of connections.values()) c.close();
+    while (connections.size > 0) await new Promise((r) => setTimeout(r, 10));
+    log.info('stopped');
+    process.exit(0);
+  }
+}
+
+async function loadProtocol(handlersDir: string, group: GroupConfig): Promise<ProtocolModule> {
+  const name = group.listen?.protocol ?? 'tcp';
+  const builtin = BUILTIN[name];
+  if (builtin) return builtin;
+  if (name === 'udp') return BUILTIN.tcp;
+  const file = findProtocolFile(handlersDir, name);
+  if (!file) throw new Error(`LOOM_ERR_PROTOCOL no protocol module ${name} in ${handlersDir}/protocols`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await loadModule(file);
+  } catch (err) {
+    throw new Error(`LOOM_ERR_PROTOCOL ${describeLoadError(file, err)}`);
+  }
+  for (const fn of ['input', 'decode', 'encode']) {
+    if (typeof mod[fn] !== 'function') throw new Error(`LOOM_ERR_PROTOCOL ${file}: exports no ${fn}() function`);
+  }
+  return mod as unknown as ProtocolModule;
+}
+
+function listenStream(handle: RawHandle, group: GroupConfig, onConnection: (s: Socket) => void): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer({ noDelay: true }, onConnection);
+    server.once('error', (err) => reject(new Error(`LOOM_ERR_BIND ${group.listen!.url}: ${err.message}`)));
+    const onListening = () => resolve(server);
+    // A TCP handle is adopted as is; a unix socket handle through its fd (as node:cluster does).
+    if (group.listen!.transport === 'unix') server.listen({ fd: handle.fd }, onListening);
+    else server.listen(handle as never, onListening);
+  });
+}
+
+function listenUdp(handle: RawHandle, group: GroupConfig): Promise<UdpSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(group.listen!.host.includes(':') ? 'udp6' : 'udp4');
+    socket.once('error', (err) => reject(new Error(`LOOM_ERR_BIND ${group.listen!.url}: ${err.message}`)));
+    socket.bind({ fd: handle.fd }, () => resolve(socket));
+  });
+}
+
+function describeConnections(connections: Map<number, Connection>): ConnectionInfo[] {
+  const out: ConnectionInfo[] = [];
+  const now = Date.now();
+  for (const c of connections.values()) {
+    if (!(c instanceof StreamConnection)) continue;
+    const s = c.socket;
+    out.push({
+      id: c.id,
+      protocol: c.protocol,
+      local: s.localPort ? `${s.localAddress}:${s.localPort}` : String(s.localAddress ?? ''),
+      remote: c.remotePort ? `${c.remoteAddress}:${c.remotePort}` : 'unix',
+      bytesIn: s.bytesRead,
+      bytesOut: s.bytesWritten,
+      sendQueue: s.writableLength,
+      ageSeconds: Math.round((now - c.createdAt) / 1000),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,17 @@
+/** Counters of one worker process, reported to the master for `status`. */
+export interface WorkerStats {
+  connections: number;
+  totalConnections: number;
+  totalRequests: number;
+  sendFailures: number;
+  handlerErrors: number;
+  badPackets: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Requests in the last whole second. */
+  qps: number;
+}
+
+export function newStats(): WorkerStats {
+  return { connections: 0, totalConnections: 0, totalRequests: 0, sendFailures: 0, handlerErrors: 0, badPackets: 0, bytesIn: 0, bytesOut: 0, qps: 0 };
+}

@@ -1,0 +1,124 @@
+// Test helpers: a sandbox directory with its own config.ini and handlers, the real CLI
+// (dist/loom.cjs, built by `npm test`), free ports, and waiting on conditions with deadlines.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const LOOM = join(ROOT, 'dist', 'loom.cjs');
+
+export interface Sandbox {
+  dir: string;
+  config: string;
+  handlers: string;
+  pidFile: string;
+  logFile: string;
+  stdoutFile: string;
+  log(): string;
+}
+
+export interface SandboxOptions {
+  /** Group sections (and extra [loom] keys via `global`). */
+  groups: string;
+  global?: string;
+  /** Files under handlers/, by relative path. */
+  files?: Record<string, string>;
+}
+
+export function sandbox(opts: SandboxOptions): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), 'loom-test-'));
+  const handlers = join(dir, 'handlers');
+  mkdirSync(join(handlers, 'protocols'), { recursive: true });
+  for (const [name, text] of Object.entries(opts.files ?? {})) {
+    mkdirSync(dirname(join(handlers, name)), { recursive: true });
+    writeFileSync(join(handlers, name), text);
+  }
+  const config = join(dir, 'config.ini');
+  writeFileSync(config, `[loom]
+name = loomtest
+pid_file = ${dir}/loom.pid
+log_file = ${dir}/loom.log
+stdout_file = ${dir}/stdout.log
+handlers_dir = handlers
+stop_timeout = 5
+${opts.global ?? ''}
+
+${opts.groups}
+`);
+  return {
+    dir, config, handlers,
+    pidFile: join(dir, 'loom.pid'),
+    logFile: join(dir, 'loom.log'),
+    stdoutFile: join(dir, 'stdout.log'),
+    log: () => (existsSync(join(dir, 'loom.log')) ? readFileSync(join(dir, 'loom.log'), 'utf8') : ''),
+  };
+}
+
+export interface Run { code: number | null; stdout: string; stderr: string }
+
+/** Runs the real CLI to completion. */
+export function loom(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [LOOM, ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30000);
+    child.on('close', (code) => { clearTimeout(timer); resolvePromise({ code, stdout, stderr }); });
+  });
+}
+
+/** Starts the daemon (start -d) and registers a teardown that kills it. */
+export async function startDaemon(t: { teardown(fn: () => unknown): void }, sb: Sandbox): Promise<Run> {
+  const run = await loom(['start', '-d', '-c', sb.config]);
+  t.teardown(() => { spawnSync(process.execPath, [LOOM, 'kill', '-c', sb.config], { stdio: 'ignore' }); });
+  if (run.code !== 0) throw new Error(`start -d failed (${run.code}): ${run.stderr}\nlog:\n${sb.log()}`);
+  return run;
+}
+
+export function masterPid(sb: Sandbox): number {
+  return Number(readFileSync(sb.pidFile, 'utf8').trim());
+}
+
+/** A port free right now on 127.0.0.1 (the kernel picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolvePromise(port));
+    });
+  });
+}
+
+/** Polls cond until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 10000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** Status as JSON through the real CLI. */
+export async function statusJson(sb: Sandbox): Promise<StatusJson> {
+  const run = await loom(['status', '--json', '-c', sb.config]);
+  if (run.code !== 0) throw new Error(`status failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as StatusJson;
+}
+
+export interface StatusJson {
+  masterPid: number;
+  groups: { name: string; deaths: number; exitStatuses: Record<string, number> }[];
+  processes: { pid: number; group: string; workerId: number; connections: number; totalRequests: number; sendFailures: number; handlerErrors: number; badPackets: number; state: string }[];
+}
