@@ -36,10 +36,11 @@ function formatStatus(s: Status): string {
     `started ${s.startedAt}   uptime ${formatUptime(s.uptime)}   load average ${s.loadavg.join(', ')}`,
     `${s.groups.length} group(s)   ${s.processCount} process(es)`,
     '',
-    table(['group', 'listen', 'count', 'deaths', 'exit statuses'], s.groups.map((g) => [
+    table(['group', 'listen', 'count', 'deaths', 'exit statuses', 'reloads'], s.groups.map((g) => [
       g.name, g.listen || '-', g.count, g.deaths,
-      Object.entries(g.exitStatuses).map(([k, v]) => `${k}:${v}`).join(' ') || '-',
+      Object.entries(g.exitStatuses).map(([k, v]) => `${k}:${v}`).join(' ') || '-', g.reloads,
     ])),
+    ...s.groups.filter((g) => g.lastReloadError).map((g) => `[${g.name}] last reload failed: ${g.lastReloadError}`),
     '',
     table(['pid', 'group', 'id', 'listen', 'memory', 'cpu%', 'conns', 'requests', 'qps', 'send_fail', 'errors', 'timers', 'state'],
       s.processes.map((p) => [p.pid, p.group, p.workerId, p.listen || '-', `${(p.memory / 1048576).toFixed(1)}M`, p.cpu,

@@ -32,7 +32,7 @@ export interface WorkerReport {
 
 export type ToWorker =
   | WorkerInit
-  | { t: 'stop' }
+  | { t: 'stop'; reason: 'stop' | 'reload' }
   | { t: 'report'; req: number; connections: boolean };
 
 export type ToMaster =

@@ -1,5 +1,6 @@
 // One worker group (a config.ini section): keeps `count` processes alive, each in a slot whose
-// worker id survives restarts, and backs off when a process keeps dying young.
+// worker id survives restarts, backs off when a process keeps dying young, and replaces its
+// processes one by one on a rolling reload.
 import type { ChildProcess } from 'node:child_process';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
@@ -29,18 +30,23 @@ export interface GroupEnv {
 }
 
 export class WorkerGroup {
+  /** The current process of each worker id; null while one is being restarted. */
   readonly slots: (WorkerProcess | null)[];
+  /** Old processes draining after a reload, still reported by status. */
+  readonly retiring = new Set<WorkerProcess>();
   /** Exit status ("0", "1", "SIGKILL"...) → how many processes ended so. */
   readonly exitStatuses = new Map<string, number>();
   deaths = 0;
-  private readonly youngDeaths: number[];
+  reloads = 0;
+  lastReloadError: string | null = null;
+  private readonly youngDeaths = new Map<number, number>();
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private nextReq = 1;
   private readonly pending = new Map<number, (r: WorkerReport) => void>();
+  private handleClosed = false;
 
-  constructor(readonly config: GroupConfig, readonly handle: BoundHandle | null, private readonly env: GroupEnv) {
+  constructor(public config: GroupConfig, public handle: BoundHandle | null, private readonly env: GroupEnv) {
     this.slots = new Array<WorkerProcess | null>(config.count).fill(null);
-    this.youngDeaths = new Array<number>(config.count).fill(0);
   }
 
   get name(): string {
@@ -52,13 +58,58 @@ export class WorkerGroup {
     return Promise.all(this.slots.map((_, id) => this.spawn(id).ready)).then(() => undefined);
   }
 
-  spawn(id: number): WorkerProcess {
+  /**
+   * Rolling reload to `config` (and `handle`, when the address changed): for each worker id
+   * a new process is started and serving before the old one is told to drain. A new process
+   * that fails to start stops the reload; the old processes keep serving.
+   */
+  async reload(config: GroupConfig, handle: BoundHandle | null, drainMs: number): Promise<void> {
+    const oldHandle = this.handle;
+    const restart = config.reloadable;
+    this.config = config;
+    if (handle !== oldHandle) {
+      this.handle = handle;
+      this.handleClosed = false;
+    }
+    try {
+      for (let id = 0; id < Math.max(this.slots.length, config.count); id++) {
+        const old = this.slots[id] ?? null;
+        if (id >= config.count) {
+          this.slots[id] = null;
+          if (old) this.retire(old, drainMs, 'scaled down');
+          continue;
+        }
+        if (old && !restart) continue;
+        const fresh = this.spawn(id, false);
+        await fresh.ready;
+        this.slots[id] = fresh;
+        if (old) this.retire(old, drainMs, 'reload');
+      }
+      this.slots.length = config.count;
+      this.lastReloadError = null;
+      this.reloads++;
+    } catch (err) {
+      this.lastReloadError = `${new Date().toISOString()} ${(err as Error).message}`;
+      throw err;
+    } finally {
+      if (oldHandle && oldHandle !== this.handle) oldHandle.close();
+    }
+  }
+
+  private retire(wp: WorkerProcess, drainMs: number, why: string): void {
+    this.retiring.add(wp);
+    this.env.log.info(`[${this.name}] worker #${wp.id} pid ${wp.pid} retiring (${why})`);
+    void this.stopOne(wp, drainMs, 'reload').then(() => this.retiring.delete(wp));
+  }
+
+  /** Starts a process for worker id; `install` puts it in the slot at once (else the caller does when it is ready). */
+  spawn(id: number, install = true): WorkerProcess {
     const child = spawnSelf('worker');
     let settle: { resolve(): void; reject(e: Error): void };
     const ready = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
     ready.catch(() => undefined);
     const wp: WorkerProcess = { id, child, pid: child.pid ?? 0, startedAt: Date.now(), state: 'starting', ready };
-    this.slots[id] = wp;
+    if (install) this.slots[id] = wp;
     let fatal = '';
     child.on('message', (msg: ToMaster) => {
       if (msg.t === 'ready') {
@@ -85,20 +136,20 @@ export class WorkerGroup {
   private exited(wp: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     const status = signal ?? String(code);
     this.exitStatuses.set(status, (this.exitStatuses.get(status) ?? 0) + 1);
-    if (this.slots[wp.id] !== wp) return;
-    this.slots[wp.id] = null;
     const stopping = wp.state === 'stopping';
     if (!stopping) this.deaths++;
     this.env.log[stopping ? 'info' : 'warn'](`[${this.name}] worker #${wp.id} pid ${wp.pid} exited with status ${status}`);
+    if (this.slots[wp.id] !== wp) return;
+    this.slots[wp.id] = null;
     if (stopping || !this.env.keepAlive()) return;
     const lived = Date.now() - wp.startedAt;
-    this.youngDeaths[wp.id] = lived < YOUNG_MS ? this.youngDeaths[wp.id] + 1 : 0;
-    const n = this.youngDeaths[wp.id];
+    const n = lived < YOUNG_MS ? (this.youngDeaths.get(wp.id) ?? 0) + 1 : 0;
+    this.youngDeaths.set(wp.id, n);
     const delay = n === 0 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (n - 1), BACKOFF_MAX_MS);
     if (delay > 0) this.env.log.warn(`[${this.name}] worker #${wp.id} died young ${n} time(s) in a row; restarting in ${delay} ms`);
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
-      if (this.env.keepAlive() && this.slots[wp.id] === null) this.spawn(wp.id);
+      if (this.env.keepAlive() && wp.id < this.config.count && this.slots[wp.id] === null) this.spawn(wp.id);
     }, delay);
     this.restartTimers.add(timer);
   }
@@ -107,11 +158,10 @@ export class WorkerGroup {
   stop(timeoutMs: number): Promise<void> {
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
-    const live = this.live();
-    return Promise.all(live.map((wp) => this.stopOne(wp, timeoutMs))).then(() => undefined);
+    return Promise.all(this.all().map((wp) => this.stopOne(wp, timeoutMs, 'stop'))).then(() => undefined);
   }
 
-  stopOne(wp: WorkerProcess, timeoutMs: number): Promise<void> {
+  stopOne(wp: WorkerProcess, timeoutMs: number, reason: 'stop' | 'reload'): Promise<void> {
     return new Promise((resolve) => {
       if (wp.child.exitCode !== null || wp.child.signalCode !== null) return resolve();
       wp.state = 'stopping';
@@ -120,33 +170,37 @@ export class WorkerGroup {
         wp.child.kill('SIGKILL');
       }, timeoutMs);
       wp.child.once('exit', () => { clearTimeout(timer); resolve(); });
-      this.send(wp, { t: 'stop' });
+      this.send(wp, { t: 'stop', reason });
     });
   }
 
   killAll(): void {
     for (const t of this.restartTimers) clearTimeout(t);
-    for (const wp of this.live()) { wp.state = 'stopping'; wp.child.kill('SIGKILL'); }
+    for (const wp of this.all()) { wp.state = 'stopping'; wp.child.kill('SIGKILL'); }
   }
 
+  /** Processes in slots. */
   live(): WorkerProcess[] {
     return this.slots.filter((wp): wp is WorkerProcess => wp !== null);
   }
 
-  /** Asks each live process for its counters; a process that does not answer in time is left out. */
+  /** Processes in slots and those still draining after a reload. */
+  all(): WorkerProcess[] {
+    return [...this.live(), ...this.retiring];
+  }
+
+  /** Asks each process for its counters; one that does not answer in time is reported as null. */
   async reports(connections: boolean, timeoutMs = 1000): Promise<Map<WorkerProcess, WorkerReport | null>> {
     const out = new Map<WorkerProcess, WorkerReport | null>();
-    await Promise.all(this.live().map((wp) => new Promise<void>((resolve) => {
+    await Promise.all(this.all().map((wp) => new Promise<void>((resolve) => {
+      if (!wp.child.connected) { out.set(wp, null); return resolve(); }
       const req = this.nextReq++;
       const timer = setTimeout(() => { this.pending.delete(req); out.set(wp, null); resolve(); }, timeoutMs);
       this.pending.set(req, (r) => { clearTimeout(timer); out.set(wp, r); resolve(); });
-      if (wp.state !== 'running') { clearTimeout(timer); this.pending.delete(req); out.set(wp, null); resolve(); return; }
       this.send(wp, { t: 'report', req, connections });
     })));
     return out;
   }
-
-  private handleClosed = false;
 
   /** Closes the master's copy of the listening socket (workers keep theirs until they stop). */
   closeHandle(): void {

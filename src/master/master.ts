@@ -1,7 +1,8 @@
 // The master: binds every listener, starts and supervises the worker groups, answers the
 // control socket, and turns signals into stop, reload and log reopening.
-import { formatAddress } from '../config/listen.js';
-import type { LoomConfig } from '../config/types.js';
+import { formatAddress, type ListenSpec } from '../config/listen.js';
+import { findProtocolFile, loadConfig } from '../config/load.js';
+import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
 import { LoomError } from '../errors.js';
 import { Logger } from '../log/logger.js';
 import { ControlServer } from './control.js';
@@ -9,6 +10,9 @@ import { WorkerGroup } from './group.js';
 import { bindListener, type BoundHandle } from './listeners.js';
 import { controlSocketPath, removePid, runningPid, writePid } from './pidfile.js';
 import { buildStatus, buildConnections } from './status.js';
+import { watchHandlers, type HandlerWatcher } from './watcher.js';
+
+export interface ReloadResult { ok: boolean; lines: string[] }
 
 export interface MasterOptions {
   config: LoomConfig;
@@ -23,8 +27,12 @@ export class Master {
   private stopping = false;
   private control: ControlServer | null = null;
   private exitCode = 0;
+  private watcher: HandlerWatcher | null = null;
+  /** Reloads run one at a time; a request during one runs once it ends. */
+  private reloading: Promise<ReloadResult> | null = null;
+  private reloadAgain: { trigger: string; only: Set<string> | null } | null = null;
 
-  constructor(readonly config: LoomConfig, private readonly foreground: boolean) {
+  constructor(public config: LoomConfig, private readonly foreground: boolean) {
     try {
       this.log = new Logger(config.logFile, `master[${process.pid}]`, foreground);
     } catch (err) {
@@ -45,11 +53,7 @@ export class Master {
       for (const g of config.groups) {
         const handle = g.listen ? bindListener(g.listen) : null;
         if (handle) handles.push(handle);
-        this.groups.push(new WorkerGroup(g, handle, {
-          log: this.log,
-          init: { t: 'init', name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground },
-          keepAlive: () => !this.stopping,
-        }));
+        this.groups.push(new WorkerGroup(g, handle, this.groupEnv()));
       }
       writePid(config.pidFile);
     } catch (err) {
@@ -69,6 +73,113 @@ export class Master {
       throw err instanceof LoomError ? err : new LoomError('LOOM_ERR_WORKER_START', (err as Error).message);
     }
     this.log.info(`started ${this.groups.length} group(s), ${this.processCount()} worker process(es); config ${config.file}`);
+    if (config.watch) await this.startWatching();
+  }
+
+  private async startWatching(): Promise<void> {
+    try {
+      this.watcher = await watchHandlers(this.config.handlersDir, this.log, (files) => {
+        const only = new Set(this.groups.filter((g) => this.usesAny(g.config, files)).map((g) => g.name));
+        // A file no group names directly (a shared module) may be required by any handler.
+        const unowned = [...files].some((f) => !this.groups.some((g) => this.usesAny(g.config, new Set([f]))));
+        void this.reload(`change of ${[...files].join(', ')}`, unowned ? null : only);
+      });
+    } catch (err) {
+      this.log.warn(`cannot watch ${this.config.handlersDir}: ${(err as Error).message}; hot reload is off`);
+    }
+  }
+
+  private usesAny(g: GroupConfig, files: Set<string>): boolean {
+    if (g.handler && files.has(g.handler)) return true;
+    const proto = g.listen ? findProtocolFile(this.config.handlersDir, g.listen.protocol) : null;
+    return proto !== null && files.has(proto);
+  }
+
+  /**
+   * Rolling reload: re-reads config.ini (an invalid one aborts with everything left running),
+   * stops removed groups, starts added ones, and replaces the processes of reloadable groups
+   * one by one. `only` limits the restart to the named groups (hot reload of their files).
+   */
+  reload(trigger: string, only: Set<string> | null = null): Promise<ReloadResult> {
+    if (this.stopping) return Promise.resolve({ ok: false, lines: ['loom is stopping'] });
+    if (this.reloading) {
+      const merged = this.reloadAgain?.only === null || only === null ? null : new Set([...(this.reloadAgain?.only ?? []), ...only]);
+      this.reloadAgain = { trigger, only: merged };
+      return this.reloading;
+    }
+    this.reloading = this.doReload(trigger, only).finally(() => {
+      this.reloading = null;
+      const again = this.reloadAgain;
+      this.reloadAgain = null;
+      if (again) void this.reload(again.trigger, again.only);
+    });
+    return this.reloading;
+  }
+
+  private async doReload(trigger: string, only: Set<string> | null): Promise<ReloadResult> {
+    this.log.info(`reloading (${trigger})`);
+    const { config, problems } = loadConfig(this.config.file);
+    if (!config) {
+      const lines = problems.map(formatProblem);
+      for (const l of lines) this.log.error(`reload aborted, config invalid: ${l}`);
+      return { ok: false, lines };
+    }
+    const lines: string[] = [];
+    let ok = true;
+    const fail = (g: string, err: unknown) => {
+      ok = false;
+      const msg = `[${g}] reload failed, old processes keep serving: ${(err as Error).message}`;
+      lines.push(msg);
+      this.log.error(msg);
+    };
+    const drainMs = config.reloadTimeout * 1000;
+    const wanted = new Map(config.groups.map((g) => [g.name, g]));
+    for (const g of [...this.groups]) {
+      if (wanted.has(g.name)) continue;
+      this.groups.splice(this.groups.indexOf(g), 1);
+      g.closeHandle();
+      void g.stop(config.stopTimeout * 1000);
+      lines.push(`[${g.name}] removed`);
+    }
+    for (const cfg of config.groups) {
+      const group = this.groups.find((g) => g.name === cfg.name);
+      if (!group) {
+        try {
+          const created = new WorkerGroup(cfg, cfg.listen ? bindListener(cfg.listen) : null, this.groupEnv());
+          this.groups.push(created);
+          await created.startAll();
+          lines.push(`[${cfg.name}] added`);
+        } catch (err) {
+          const created = this.groups.find((g) => g.name === cfg.name);
+          if (created) { created.killAll(); created.closeHandle(); this.groups.splice(this.groups.indexOf(created), 1); }
+          fail(cfg.name, err);
+        }
+        continue;
+      }
+      if (only && !only.has(cfg.name) && sameGroup(group.config, cfg)) continue;
+      if (!cfg.reloadable && sameGroup(group.config, cfg)) continue;
+      try {
+        const moved = !sameListen(group.config.listen, cfg.listen);
+        if (moved && !cfg.reloadable) throw new Error('listen changed but reloadable = false; restart loom to move it');
+        const handle = moved ? (cfg.listen ? bindListener(cfg.listen) : null) : group.handle;
+        await group.reload(cfg, handle, drainMs);
+        lines.push(`[${cfg.name}] reloaded: ${group.live().map((w) => w.pid).join(' ')}`);
+      } catch (err) {
+        fail(cfg.name, err);
+      }
+    }
+    this.config = { ...config, groups: this.groups.map((g) => g.config) };
+    this.log.info(`reload ${ok ? 'done' : 'finished with errors'}`);
+    return { ok, lines };
+  }
+
+  private groupEnv() {
+    const { config } = this;
+    return {
+      log: this.log,
+      init: { t: 'init' as const, name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground },
+      keepAlive: () => !this.stopping,
+    };
   }
 
   listenersTable(): string {
@@ -87,6 +198,7 @@ export class Master {
     this.stopping = true;
     this.log.info(`stopping (${reason})`);
     this.control?.close();
+    await this.watcher?.close();
     for (const g of this.groups) g.closeHandle();
     await Promise.all(this.groups.map((g) => g.stop(this.config.stopTimeout * 1000)));
     this.cleanup();
@@ -108,8 +220,8 @@ export class Master {
     process.on('SIGTERM', () => void this.stop('SIGTERM'));
     process.on('SIGINT', () => void this.stop('SIGINT'));
     process.on('SIGQUIT', () => void this.kill());
-    process.on('SIGHUP', () => this.log.warn('SIGHUP: rolling reload is not implemented yet; ignored'));
-    process.on('SIGUSR1', () => this.log.warn('SIGUSR1: rolling reload is not implemented yet; ignored'));
+    process.on('SIGHUP', () => void this.reload('SIGHUP'));
+    process.on('SIGUSR1', () => void this.reload('SIGUSR1'));
     process.on('SIGUSR2', () => {
       try { this.log.reopen(); this.log.info('log file reopened'); } catch (err) { this.log.error(`cannot reopen log file: ${(err as Error).message}`); }
     });
@@ -120,6 +232,7 @@ export class Master {
       case 'status': return buildStatus(this);
       case 'connections': return buildConnections(this);
       case 'stop': setImmediate(() => void this.stop('stop command')); return { ok: true };
+      case 'reload': return this.reload('reload command');
       default: throw new Error(`unknown command ${req.cmd}`);
     }
   }
@@ -141,4 +254,13 @@ export class Master {
     this.control?.close();
     removePid(this.config.pidFile);
   }
+}
+
+function sameListen(a: ListenSpec | null, b: ListenSpec | null): boolean {
+  return (a?.url ?? '') === (b?.url ?? '');
+}
+
+function sameGroup(a: GroupConfig, b: GroupConfig): boolean {
+  const strip = (g: GroupConfig) => JSON.stringify({ ...g, line: 0 });
+  return strip(a) === strip(b);
 }

@@ -30,6 +30,8 @@ export interface GroupStatus {
   count: number;
   deaths: number;
   exitStatuses: Record<string, number>;
+  reloads: number;
+  lastReloadError: string | null;
 }
 
 export interface Status {
@@ -92,6 +94,8 @@ export async function buildStatus(master: Master): Promise<Status> {
       count: g.config.count,
       deaths: g.deaths,
       exitStatuses: Object.fromEntries(g.exitStatuses),
+      reloads: g.reloads,
+      lastReloadError: g.lastReloadError,
     })),
     processCount: processes.length,
     processes,

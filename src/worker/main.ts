@@ -108,20 +108,24 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
         connections: msg.connections ? describeConnections(connections) : undefined,
       } });
     } else if (msg.t === 'stop') {
-      beginStop();
+      beginStop(msg.reason);
     }
   });
-  process.on('SIGTERM', () => beginStop());
+  process.on('SIGTERM', () => beginStop('stop'));
 
-  function beginStop(): void {
+  function beginStop(reason: 'stop' | 'reload'): void {
     if (stopping) return;
     stopping = true;
-    void stop();
+    void stop(reason);
   }
 
-  async function stop(): Promise<void> {
+  async function stop(reason: 'stop' | 'reload'): Promise<void> {
     server?.close();
     udp?.close();
+    if (reason === 'reload') {
+      const r = guard.call('onWorkerReload', handler.onWorkerReload, handler, worker);
+      if (r instanceof Promise) await r.catch(() => undefined);
+    }
     for (const c of connections.values()) c.pauseRecv();
     timers.delPersistent();
     await guard.idle();
@@ -130,7 +134,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
     if (r instanceof Promise) await r.catch(() => undefined);
     for (const c of connections.values()) c.close();
     while (connections.size > 0) await new Promise((r) => setTimeout(r, 10));
-    log.info('stopped');
+    log.info(reason === 'reload' ? 'drained after reload' : 'stopped');
     process.exit(0);
   }
 }
