@@ -32,7 +32,8 @@ export interface WorkerReport {
 
 export type ToWorker =
   | WorkerInit
-  | { t: 'stop'; reason: 'stop' | 'reload' }
+  /** drainMs: how long connections may stay open on their own before they are closed. */
+  | { t: 'stop'; reason: 'stop' | 'reload'; drainMs: number }
   | { t: 'report'; req: number; connections: boolean };
 
 export type ToMaster =

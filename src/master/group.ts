@@ -170,7 +170,8 @@ export class WorkerGroup {
         wp.child.kill('SIGKILL');
       }, timeoutMs);
       wp.child.once('exit', () => { clearTimeout(timer); resolve(); });
-      this.send(wp, { t: 'stop', reason });
+      // A draining worker closes what is left itself a little before it would be killed.
+      this.send(wp, { t: 'stop', reason, drainMs: reason === 'reload' ? Math.max(0, timeoutMs - Math.min(2000, timeoutMs / 10)) : 0 });
     });
   }
 

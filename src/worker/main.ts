@@ -108,23 +108,27 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
         connections: msg.connections ? describeConnections(connections) : undefined,
       } });
     } else if (msg.t === 'stop') {
-      beginStop(msg.reason);
+      beginStop(msg.reason, msg.drainMs);
     }
   });
-  process.on('SIGTERM', () => beginStop('stop'));
+  process.on('SIGTERM', () => beginStop('stop', 0));
 
-  function beginStop(reason: 'stop' | 'reload'): void {
+  function beginStop(reason: 'stop' | 'reload', drainMs: number): void {
     if (stopping) return;
     stopping = true;
-    void stop(reason);
+    void stop(reason, drainMs);
   }
 
-  async function stop(reason: 'stop' | 'reload'): Promise<void> {
+  async function stop(reason: 'stop' | 'reload', drainMs: number): Promise<void> {
     server?.close();
     udp?.close();
     if (reason === 'reload') {
       const r = guard.call('onWorkerReload', handler.onWorkerReload, handler, worker);
       if (r instanceof Promise) await r.catch(() => undefined);
+      // Like Workerman's graceful reload: keep serving the connections already accepted until
+      // their clients close them, or the drain time is up; a new process takes the new ones.
+      const deadline = Date.now() + drainMs;
+      while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     }
     for (const c of connections.values()) c.pauseRecv();
     timers.delPersistent();
