@@ -1,9 +1,10 @@
 // watch = true: chokidar watches handlers_dir; a burst of events (an editor's write + rename)
 // is debounced into one reload of just the groups whose handler or protocol file changed.
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { Logger } from '../log/logger.js';
 
 const DEBOUNCE_MS = 300;
+const CODE_FILE = /\.(js|cjs|mjs|ts|json)$/;
 
 export interface HandlerWatcher { close(): Promise<void> }
 
@@ -13,10 +14,12 @@ export async function watchHandlers(dir: string, log: Logger, onChange: (files: 
   let timer: NodeJS.Timeout | null = null;
   const watcher = watch(dir, {
     ignoreInitial: true,
-    ignored: (p: string) => /(^|\/)(node_modules|\.git)(\/|$)|(~|\.swp|\.swx|\.tmp)$/.test(p),
-    awaitWriteFinish: false,
+    // node_modules, dot-files and dot-directories (editor temp files, .git) are not handler code.
+    ignored: (p: string) => /(^|\/)(node_modules|\.[^/]+)(\/|$)/.test(relative(dir, p)),
   });
   const note = (file: string) => {
+    // Editors' temp, swap and backup files come and go around every save: only code counts.
+    if (!CODE_FILE.test(file)) return;
     changed.add(resolve(file));
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {

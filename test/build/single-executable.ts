@@ -1,0 +1,79 @@
+// The built dist/loom, copied alone to a temp dir and run with no Node.js on PATH and no
+// node_modules: start -d, echo round trips (.ts and .mjs handlers), reload, status, stop.
+import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, ROOT, sandbox, waitFor } from '../helpers/loom';
+import { textClient } from '../helpers/clients';
+
+const EXE = join(ROOT, 'dist', 'loom');
+const BUNDLE = join(ROOT, 'dist', 'loom.cjs');
+
+function run(exe: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // No node anywhere on PATH, nothing inherited that could point at node_modules.
+    const child = spawn(exe, args, { cwd, env: { PATH: '/nonexistent', HOME: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
+  if (!existsSync(EXE) || statSync(EXE).mtimeMs < statSync(BUNDLE).mtimeMs) {
+    execFileSync('bash', [join(ROOT, 'scripts', 'build-sea.sh')], { cwd: ROOT, stdio: 'ignore', timeout: 120000 });
+  }
+  const bin = mkdtempSync(join(tmpdir(), 'loom-exe-'));
+  const exe = join(bin, 'loom');
+  copyFileSync(EXE, exe);
+  execFileSync('chmod', ['+x', exe]);
+
+  const [pts, pmjs] = [await freePort(), await freePort()];
+  const sb = sandbox({
+    groups: `[ts]\nlisten = text://127.0.0.1:${pts}\ncount = 2\nhandler = h.ts\n\n[mjs]\nlisten = text://127.0.0.1:${pmjs}\nhandler = h.mjs\n`,
+    global: 'watch = false',
+    files: {
+      'h.ts': `interface Reply { text: string }\nexport default {\n  onMessage(conn: { send(d: string): unknown }, line: string): void {\n    const r: Reply = { text: 'ts:' + line };\n    conn.send(r.text);\n  },\n};\n`,
+      'h.mjs': `export function onMessage(conn, line) { conn.send('mjs:' + line); }\n`,
+    },
+  });
+  t.teardown(() => run(exe, ['kill', '-c', sb.config], sb.dir));
+
+  const ver = await run(exe, ['version'], sb.dir);
+  t.equal(ver.code, 0);
+  t.match(ver.stdout, /^loom \d+\.\d+\.\d+\nNode\.js v20/);
+
+  // From another working directory, with the config given by path.
+  const started = await run(exe, ['start', '-d', '-c', sb.config], bin);
+  t.equal(started.code, 0, started.stderr);
+
+  const ask = async (port: number, line: string) => {
+    const c = await textClient(port);
+    c.write(line + '\n');
+    const reply = (await c.messages.next()).toString();
+    c.socket.destroy();
+    return reply;
+  };
+  t.equal(await ask(pts, 'a'), 'ts:a');
+  t.equal(await ask(pmjs, 'b'), 'mjs:b');
+
+  const before = JSON.parse((await run(exe, ['status', '--json', '-c', sb.config], bin)).stdout) as { processes: { pid: number; group: string }[] };
+  const reload = await run(exe, ['reload', '-c', sb.config], bin);
+  t.equal(reload.code, 0, reload.stderr);
+  t.equal(await ask(pts, 'c'), 'ts:c');
+  const after = await waitFor(async () => {
+    const s = JSON.parse((await run(exe, ['status', '--json', '-c', sb.config], bin)).stdout) as { processes: { pid: number; group: string; state: string }[] };
+    return s.processes.filter((p) => p.state === 'running').length === 3 ? s : null;
+  }, 'three running processes after reload');
+  const oldPids = new Set(before.processes.map((p) => p.pid));
+  t.notOk(after.processes.some((p) => p.state === 'running' && oldPids.has(p.pid)), 'every process replaced by the reload');
+
+  const stopped = await run(exe, ['stop', '-c', sb.config], bin);
+  t.equal(stopped.code, 0, stopped.stderr);
+  t.notOk(existsSync(sb.pidFile), 'pidfile removed');
+});
