@@ -1,8 +1,12 @@
-// The `ini` package parses values but keeps no line numbers, and silently accepts things an
-// operator almost never means (a key repeated, keys before any section, dotted sections that
-// it nests). This scanner walks the same text to locate every section and key.
+// Reads config.ini line by line: every section and key with its line number and its value.
+// Values are unquoted and stripped of inline comments exactly as the `ini` package does
+// (its `unsafe()`), so the format is ini's; but the `ini` parser keeps no line numbers and
+// silently accepts things an operator almost never means (a key repeated, keys before any
+// section, dotted sections that it nests, an indented `[section]` that it takes for a key),
+// so the structure is read here and each of those is reported.
+import { unsafe } from 'ini';
 
-export interface ScannedKey { key: string; line: number }
+export interface ScannedKey { key: string; line: number; value: string }
 export interface ScannedSection { name: string; line: number; keys: Map<string, ScannedKey> }
 export interface ScanIssue { line: number; section: string; key: string; message: string }
 
@@ -11,24 +15,33 @@ export interface IniScan {
   issues: ScanIssue[];
 }
 
+export const SECTION_NAME = /^[A-Za-z0-9_-]+$/;
+
 export function scanIni(text: string): IniScan {
   const sections = new Map<string, ScannedSection>();
   const issues: ScanIssue[] = [];
   let current: ScannedSection | null = null;
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const line = lines[i].trim();
     if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
-    const header = /^\[(.*)\]\s*([;#].*)?$/.exec(line);
-    if (header) {
-      const name = header[1].trim();
-      if (!/^[A-Za-z0-9_-]+$/.test(name)) {
-        issues.push({ line: lineNo, section: name, key: '', message: 'section name may contain only letters, digits, _ and -' });
+    if (line.startsWith('[')) {
+      const header = /^\[([^\]]*)\]\s*([;#].*)?$/.exec(line);
+      if (!header) {
+        issues.push({ line: lineNo, section: '', key: '', message: `"${line}" is not a section header: write [name] alone on the line` });
+        current = null;
+        continue;
       }
-      if (sections.has(name)) {
-        issues.push({ line: lineNo, section: name, key: '', message: `section repeated (first at line ${sections.get(name)!.line})` });
-        current = sections.get(name)!;
+      const name = header[1].trim();
+      if (!SECTION_NAME.test(name)) {
+        const what = name === '' ? 'empty section name' : `section name "${name}" may contain only letters, digits, _ and -`;
+        issues.push({ line: lineNo, section: name, key: '', message: what });
+      }
+      const seen = sections.get(name);
+      if (seen) {
+        issues.push({ line: lineNo, section: name, key: '', message: `section repeated (first at line ${seen.line})` });
+        current = seen;
         continue;
       }
       current = { name, line: lineNo, keys: new Map() };
@@ -36,21 +49,39 @@ export function scanIni(text: string): IniScan {
       continue;
     }
     const eq = line.indexOf('=');
-    const key = (eq < 0 ? line : line.slice(0, eq)).trim();
-    if (!current) {
-      issues.push({ line: lineNo, section: '', key, message: 'key outside any section (put it under [loom] or a group)' });
+    const key = unsafe(eq < 0 ? line : line.slice(0, eq));
+    const section = current?.name ?? '';
+    if (eq < 0) {
+      issues.push({ line: lineNo, section, key, message: 'expected key = value' });
       continue;
     }
-    if (eq < 0) {
-      issues.push({ line: lineNo, section: current.name, key, message: 'expected key = value' });
+    if (key === '') {
+      issues.push({ line: lineNo, section, key: '', message: 'missing key name before "="' });
+      continue;
+    }
+    if (!current) {
+      issues.push({ line: lineNo, section: '', key, message: 'key outside any section (put it under [loom] or a group section)' });
+      continue;
+    }
+    if (key.endsWith('[]')) {
+      issues.push({ line: lineNo, section, key, message: 'list values (key[] = ...) are not supported' });
       continue;
     }
     const previous = current.keys.get(key);
     if (previous) {
-      issues.push({ line: lineNo, section: current.name, key, message: `key repeated (first at line ${previous.line})` });
+      issues.push({ line: lineNo, section, key, message: `key repeated (first at line ${previous.line})` });
       continue;
     }
-    current.keys.set(key, { key, line: lineNo });
+    current.keys.set(key, { key, line: lineNo, value: parseValue(line.slice(eq + 1)) });
   }
   return { sections, issues };
+}
+
+/**
+ * ini's `unsafe()`, plus one case it leaves alone: a quoted value followed by a comment
+ * (`handler = "echo.js" ; the echo`), where ini would keep the quotes.
+ */
+function parseValue(raw: string): string {
+  const m = /^\s*("(?:[^"\\]|\\.)*"|'[^']*')\s*[;#]/.exec(raw);
+  return m ? unsafe(m[1]) : unsafe(raw);
 }

@@ -27,8 +27,11 @@ export function parseListen(url: string): ListenSpec {
   const scheme = m[1].toLowerCase();
   const rest = m[2];
   const parts = scheme.split('+');
+  if (parts.length === 2 && parts[1] === 'udp') {
+    throw new Error(`"${scheme}": a protocol cannot run over udp; udp://host:port delivers each datagram as one message`);
+  }
   if (parts.length > 2 || (parts.length === 2 && parts[1] !== 'unix')) {
-    throw new Error(`scheme "${scheme}" is not NAME, unix or NAME+unix`);
+    throw new Error(`scheme "${scheme}" is not NAME (NAME://host:port) or NAME+unix (NAME+unix:///path)`);
   }
   if (scheme === 'unix' || parts[1] === 'unix') {
     const protocol = scheme === 'unix' ? 'tcp' : parts[0];
@@ -52,6 +55,7 @@ function parseHostPort(rest: string): { host: string; port: number } {
     if (end < 0) throw new Error(`IPv6 address "${rest}" lacks the closing "]"`);
     host = rest.slice(1, end);
     if (isIP(host) !== 6) throw new Error(`"${host}" is not an IPv6 address`);
+    host = canonicalIPv6(host);
     if (rest[end + 1] !== ':') throw new Error(`missing ":port" after [${host}]`);
     portText = rest.slice(end + 2);
   } else {
@@ -70,6 +74,15 @@ function parseHostPort(rest: string): { host: string; port: number } {
   const port = Number(portText);
   if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range 1-65535`);
   return { host, port };
+}
+
+/** One spelling per IPv6 address (`0::1` and `::1` alike), so clashes are seen. */
+function canonicalIPv6(host: string): string {
+  try {
+    return new URL(`tcp://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host; // a zone id (fe80::1%eth0) is not URL syntax: keep it as written
+  }
 }
 
 /** The address as shown to people: host:port, [v6]:port or the socket path. */

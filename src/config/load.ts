@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
-import { parse as parseIni } from 'ini';
+import { isIP } from 'node:net';
+import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { scanIni, type ScannedSection } from './ini-lines.js';
-import { SCHEMA, convert, findKey, suggestKey, type RawValue, type Scope, type Value } from './schema.js';
+import { SCHEMA, convert, findKey, unknownKeyMessage, type Scope, type Value } from './schema.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
 import type { ConfigProblem, GroupConfig, LoomConfig } from './types.js';
 
@@ -37,29 +37,20 @@ export function loadConfig(file: string): LoadResult {
   }
   const scan = scanIni(text);
   for (const i of scan.issues) problem(i.line, i.section, i.key, i.message);
-  const parsed = parseIni(text) as Record<string, unknown>;
   const baseDir = dirname(file);
 
-  const read = (scope: Scope, section: ScannedSection | undefined, values: Record<string, unknown>) => {
+  const read = (scope: Scope, section: ScannedSection | undefined) => {
     const out = new Map<string, Value>();
     for (const spec of SCHEMA) if (spec.scope === scope) out.set(spec.key, spec.default);
     if (!section) return out;
-    for (const { key, line } of section.keys.values()) {
+    for (const { key, line, value } of section.keys.values()) {
       const spec = findKey(scope, key);
       if (!spec) {
-        const hint = suggestKey(scope, key);
-        const where = scope === 'group' && findKey('global', key) ? ' (it belongs in [loom])' :
-          scope === 'global' && findKey('group', key) ? ' (it belongs in a group section)' : '';
-        problem(line, section.name, key, `unknown key${hint ? `; did you mean "${hint}"?` : ''}${where}`);
-        continue;
-      }
-      const raw = values[key];
-      if (typeof raw !== 'string' && typeof raw !== 'boolean') {
-        problem(line, section.name, key, 'expected a single value');
+        problem(line, section.name, key, unknownKeyMessage(scope, key));
         continue;
       }
       try {
-        out.set(key, convert(spec, raw as RawValue));
+        out.set(key, convert(spec, value));
       } catch (err) {
         problem(line, section.name, key, (err as Error).message);
       }
@@ -69,10 +60,12 @@ export function loadConfig(file: string): LoadResult {
   const lineOf = (section: ScannedSection | undefined, key: string) => section?.keys.get(key)?.line ?? section?.line ?? 0;
 
   const globalSection = scan.sections.get(GLOBAL_SECTION);
-  const g = read('global', globalSection, (parsed[GLOBAL_SECTION] ?? {}) as Record<string, unknown>);
+  const g = read('global', globalSection);
   const path = (key: string) => resolve(baseDir, g.get(key) as string);
   const handlersDir = path('handlers_dir');
-  if (!isDirectory(handlersDir)) {
+  // Without handlers_dir no handler or protocol file can be found: one line says so, not one per group.
+  const haveHandlersDir = isDirectory(handlersDir);
+  if (!haveHandlersDir) {
     problem(lineOf(globalSection, 'handlers_dir'), GLOBAL_SECTION, 'handlers_dir', `${handlersDir} is not a directory`);
   }
 
@@ -80,7 +73,7 @@ export function loadConfig(file: string): LoadResult {
   const taken: { group: string; listen: ListenSpec }[] = [];
   for (const section of scan.sections.values()) {
     if (section.name === GLOBAL_SECTION) continue;
-    const v = read('group', section, (parsed[section.name] ?? {}) as Record<string, unknown>);
+    const v = read('group', section);
     const listen = v.get('listen') as ListenSpec | null;
     const handlerName = v.get('handler') as string | null;
     let handler: string | null = null;
@@ -88,8 +81,9 @@ export function loadConfig(file: string): LoadResult {
       handler = resolve(handlersDir, handlerName);
       const line = lineOf(section, 'handler');
       if (!HANDLER_EXTENSIONS.includes(extname(handler))) {
-        problem(line, section.name, 'handler', `"${handlerName}" must end in ${HANDLER_EXTENSIONS.join(', ')}`);
-      } else if (!isFile(handler)) {
+        const alt = HANDLER_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
+        problem(line, section.name, 'handler', `"${handlerName}" must end in ${HANDLER_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
+      } else if (haveHandlersDir && !isFile(handler)) {
         problem(line, section.name, 'handler', `no such file ${handler}`);
       }
     } else if (!section.keys.has('handler')) {
@@ -97,8 +91,11 @@ export function loadConfig(file: string): LoadResult {
     }
     if (listen) {
       const line = lineOf(section, 'listen');
-      if (!(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
+      if (haveHandlersDir && !(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
         problem(line, section.name, 'listen', `unknown protocol "${listen.protocol}": no ${join(handlersDir, 'protocols', listen.protocol)}.{js,cjs,mjs,ts}`);
+      }
+      if (listen.transport === 'unix' && !isDirectory(dirname(listen.path))) {
+        problem(line, section.name, 'listen', `directory ${dirname(listen.path)} of the socket does not exist`);
       }
       const clash = taken.find((t) => sameAddress(t.listen, listen));
       if (clash) {
@@ -150,9 +147,19 @@ export function findProtocolFile(handlersDir: string, name: string): string | nu
 /** Two listeners that the kernel would refuse to bind both, a wildcard host included. */
 function sameAddress(a: ListenSpec, b: ListenSpec): boolean {
   if (a.transport !== b.transport) return false;
-  if (a.transport === 'unix') return a.path === b.path;
-  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
-  return a.port === b.port && (a.host === b.host || wildcard(a.host) || wildcard(b.host));
+  if (a.transport === 'unix') return normalize(a.path) === normalize(b.path);
+  if (a.port !== b.port) return false;
+  return a.host.toLowerCase() === b.host.toLowerCase() || covers(a.host, b.host) || covers(b.host, a.host);
+}
+
+/**
+ * Whether a listener on `wild` takes the port from `other` too: `::` is dual-stack (Node's
+ * default) and takes every address, 0.0.0.0 every IPv4 address. A host name may resolve to
+ * either family, so only `::` is sure to clash with it; the bind itself reports the rest.
+ */
+function covers(wild: string, other: string): boolean {
+  if (wild === '::') return true;
+  return wild === '0.0.0.0' && isIP(other) === 4;
 }
 
 function isFile(f: string): boolean {

@@ -41,20 +41,28 @@ export function findKey(scope: Scope, key: string): KeySpec | undefined {
   return SCHEMA.find((k) => k.scope === scope && k.key === key);
 }
 
-/** A value as the ini package hands it over: a string, or true for a bare key. */
-export type RawValue = string | boolean;
+/** A value as written after `=`, unquoted and without its comment. */
+export type RawValue = string;
 export type Value = string | number | boolean | ListenSpec | null;
+
+const INT = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /** Converts a raw value; throws an Error saying what is wrong. */
 export function convert(spec: KeySpec, raw: RawValue): Value {
-  const text = typeof raw === 'boolean' ? String(raw) : raw.trim();
+  const text = raw.trim();
+  if (text === '') {
+    if (spec.default === null) throw new Error(spec.type === 'listen'
+      ? 'empty value: write protocol://host:port, or remove the line for a group without a listener'
+      : 'empty value: needs a file name');
+    throw new Error(`empty value: remove the line to use the default (${String(spec.default)})`);
+  }
   switch (spec.type) {
     case 'string':
       if (spec.pattern && !spec.pattern.test(text)) throw new Error(`"${text}" may contain only ${spec.patternDoc}`);
       return text;
     case 'path':
     case 'handler':
-      if (!text || text === 'true') throw new Error('needs a file name');
       return text;
     case 'bool':
       if (/^(true|yes|on|1)$/i.test(text)) return true;
@@ -62,9 +70,10 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
       throw new Error(`"${text}" is not a boolean (true or false)`);
     case 'int':
     case 'number': {
+      if (!(spec.type === 'int' ? INT : DECIMAL).test(text)) {
+        throw new Error(spec.type === 'int' && DECIMAL.test(text) ? `"${text}" is not a whole number` : `"${text}" is not a number`);
+      }
       const n = Number(text);
-      if (text === '' || !Number.isFinite(n)) throw new Error(`"${text}" is not a number`);
-      if (spec.type === 'int' && !Number.isInteger(n)) throw new Error(`"${text}" is not a whole number`);
       if (n < spec.min || n > spec.max) throw new Error(`${n} is out of range ${spec.min}-${spec.max}`);
       return n;
     }
@@ -73,7 +82,7 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
   }
 }
 
-/** Closest known key, for "did you mean" on a typo. */
+/** Closest known key of a scope, for "did you mean" on a typo. */
 export function suggestKey(scope: Scope, key: string): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -83,6 +92,18 @@ export function suggestKey(scope: Scope, key: string): string | undefined {
     if (d < bestDistance) { bestDistance = d; best = spec.key; }
   }
   return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/** The message for a key that its section does not know: misplaced, a typo, or neither. */
+export function unknownKeyMessage(scope: Scope, key: string): string {
+  const other: Scope = scope === 'global' ? 'group' : 'global';
+  const home = (s: Scope) => (s === 'global' ? '[loom]' : 'a group section');
+  if (findKey(other, key)) return `belongs in ${home(other)}, not in ${scope === 'global' ? '[loom]' : 'a group section'}`;
+  const near = suggestKey(scope, key);
+  if (near) return `unknown key; did you mean "${near}"?`;
+  const far = suggestKey(other, key);
+  if (far) return `unknown key; did you mean "${far}" (in ${home(other)})?`;
+  return `unknown key; ${home(scope)} takes ${SCHEMA.filter((k) => k.scope === scope).map((k) => k.key).join(', ')}`;
 }
 
 function editDistance(a: string, b: string): number {
