@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { lookupGroup, lookupUser } from './accounts.js';
 import { scanIni, type ScannedSection } from './ini-lines.js';
 import { SCHEMA, convert, findKey, unknownKeyMessage, type Scope, type Value } from './schema.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
@@ -114,6 +115,7 @@ export function loadConfig(file: string): LoadResult {
       maxSendBufferSize: v.get('max_send_buffer_size') as number,
     });
   }
+  const user = accountFor(g.get('user') as string, g.get('group') as string, (key, msg) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, msg));
   if (groups.length === 0) problem(0, '', '', 'no worker group: add a section such as [echo] with listen, count and handler');
 
   problems.sort((a, b) => a.line - b.line);
@@ -128,11 +130,34 @@ export function loadConfig(file: string): LoadResult {
       stdoutFile: path('stdout_file'),
       handlersDir,
       watch: g.get('watch') as boolean,
+      user,
       stopTimeout: g.get('stop_timeout') as number,
       reloadTimeout: g.get('reload_timeout') as number,
       groups,
     },
   };
+}
+
+function accountFor(userName: string, groupName: string, problem: (key: string, msg: string) => void): LoomConfig['user'] {
+  if (!userName) {
+    if (groupName) problem('group', 'group without user: set user too');
+    return null;
+  }
+  const account = lookupUser(userName);
+  if (!account) {
+    problem('user', `no such user "${userName}" in /etc/passwd`);
+    return null;
+  }
+  let gid = account.gid;
+  if (groupName) {
+    const found = lookupGroup(groupName);
+    if (found === null) {
+      problem('group', `no such group "${groupName}" in /etc/group`);
+      return null;
+    }
+    gid = found;
+  }
+  return { name: account.name, uid: account.uid, gid };
 }
 
 /** handlers_dir/protocols/NAME with the first extension that exists, or null. */

@@ -22,6 +22,8 @@ export interface LoomConfig {
   stdoutFile: string;
   handlersDir: string;
   watch: boolean;
+  /** Account the workers run as; null: the master's own. */
+  user: { name: string; uid: number; gid: number } | null;
   stopTimeout: number;
   reloadTimeout: number;
   groups: GroupConfig[];

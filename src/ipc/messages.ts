@@ -10,6 +10,8 @@ export interface WorkerInit {
   handlersDir: string;
   logFile: string;
   foreground: boolean;
+  /** Drop to this account before any user code loads. */
+  user: { uid: number; gid: number } | null;
 }
 
 export interface ConnectionInfo {
@@ -34,7 +36,8 @@ export type ToWorker =
   | WorkerInit
   /** drainMs: how long connections may stay open on their own before they are closed. */
   | { t: 'stop'; reason: 'stop' | 'reload'; drainMs: number }
-  | { t: 'report'; req: number; connections: boolean };
+  | { t: 'report'; req: number; connections: boolean }
+  | { t: 'reopen-logs' };
 
 export type ToMaster =
   | { t: 'ready' }

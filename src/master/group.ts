@@ -203,6 +203,10 @@ export class WorkerGroup {
     return out;
   }
 
+  broadcast(msg: ToWorker): void {
+    for (const wp of this.all()) this.send(wp, msg);
+  }
+
   /** Closes the master's copy of the listening socket (workers keep theirs until they stop). */
   closeHandle(): void {
     if (this.handleClosed) return;

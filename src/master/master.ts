@@ -1,5 +1,6 @@
 // The master: binds every listener, starts and supervises the worker groups, answers the
 // control socket, and turns signals into stop, reload and log reopening.
+import { chownSync } from 'node:fs';
 import { formatAddress, type ListenSpec } from '../config/listen.js';
 import { findProtocolFile, loadConfig } from '../config/load.js';
 import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
@@ -47,6 +48,7 @@ export class Master {
     const other = runningPid(config.pidFile);
     if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
     process.title = `${config.name}: master process (${config.file})`;
+    this.prepareUser();
 
     const handles: BoundHandle[] = [];
     try {
@@ -177,7 +179,7 @@ export class Master {
     const { config } = this;
     return {
       log: this.log,
-      init: { t: 'init' as const, name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground },
+      init: { t: 'init' as const, name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground, user: config.user },
       keepAlive: () => !this.stopping,
     };
   }
@@ -216,15 +218,35 @@ export class Master {
     process.exit(0);
   }
 
+  /** Workers drop to `user`; only root can do that, and they must be able to reopen the log. */
+  private prepareUser(): void {
+    const { user } = this.config;
+    if (!user || user.uid === process.getuid?.()) return;
+    if (process.getuid?.() !== 0) {
+      throw new LoomError('LOOM_ERR_CONFIG', `user = ${user.name} needs loom to be started as root (it runs as uid ${process.getuid?.()}); remove user from [loom] or start as root`);
+    }
+    // As nginx does: the log belongs to the worker user, so a worker can reopen it (SIGUSR2).
+    try { chownSync(this.config.logFile, user.uid, user.gid); } catch { /* best effort */ }
+  }
+
+  private reopenLogs(): void {
+    try {
+      this.log.reopen();
+      if (this.config.user) chownSync(this.config.logFile, this.config.user.uid, this.config.user.gid);
+      this.log.info('log file reopened');
+    } catch (err) {
+      this.log.error(`cannot reopen log file: ${(err as Error).message}`);
+    }
+    for (const g of this.groups) g.broadcast({ t: 'reopen-logs' });
+  }
+
   private installSignals(): void {
     process.on('SIGTERM', () => void this.stop('SIGTERM'));
     process.on('SIGINT', () => void this.stop('SIGINT'));
     process.on('SIGQUIT', () => void this.kill());
     process.on('SIGHUP', () => void this.reload('SIGHUP'));
     process.on('SIGUSR1', () => void this.reload('SIGUSR1'));
-    process.on('SIGUSR2', () => {
-      try { this.log.reopen(); this.log.info('log file reopened'); } catch (err) { this.log.error(`cannot reopen log file: ${(err as Error).message}`); }
-    });
+    process.on('SIGUSR2', () => this.reopenLogs());
   }
 
   private async answer(req: { cmd: string }): Promise<unknown> {

@@ -44,6 +44,12 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
   process.on('uncaughtException', (err) => guard.report('uncaught exception', err));
   process.on('unhandledRejection', (err) => guard.report('unhandled rejection', err));
 
+  if (init.user && init.user.uid !== process.getuid?.()) {
+    // After the master bound the sockets, before any user code runs.
+    process.setgroups?.([init.user.gid]);
+    process.setgid?.(init.user.gid);
+    process.setuid?.(init.user.uid);
+  }
   const protocol = await loadProtocol(init.handlersDir, group);
   let handler: Handler = {};
   if (group.handler) {
@@ -107,6 +113,8 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
         state: stopping ? 'stopping' : 'running',
         connections: msg.connections ? describeConnections(connections) : undefined,
       } });
+    } else if (msg.t === 'reopen-logs') {
+      try { log.reopen(); } catch (err) { guard.report('log reopen', err); }
     } else if (msg.t === 'stop') {
       beginStop(msg.reason, msg.drainMs);
     }
