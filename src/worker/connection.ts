@@ -5,6 +5,8 @@ import { LoomError } from '../errors.js';
 import type { Connection, Message, Worker } from '../types/handler.js';
 import type { ListenerContext } from './context.js';
 
+const EMPTY = Buffer.alloc(0);
+
 type Callback<A extends unknown[]> = ((...args: A) => unknown) | undefined;
 
 export class StreamConnection implements Connection {
@@ -74,14 +76,22 @@ export class StreamConnection implements Connection {
       }
     }
     if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) payload = String(payload);
-    socket.write(payload as string | Uint8Array);
+    socket.write(payload as string | Uint8Array, this.bufferFull ? this.afterFlush : undefined);
     if (socket.writableLength === 0) return true;
     if (!this.bufferFull && socket.writableLength >= this.maxSendBufferSize) {
       this.bufferFull = true;
       this.call('onBufferFull', this.onBufferFull ?? ctx.handler.onBufferFull);
+      // The stream emits 'drain' only when a write went over its own high-water mark (16 kB);
+      // below that, an empty write's callback tells when everything before it is flushed.
+      if (!socket.writableNeedDrain && socket.writable && !this.closing) socket.write(EMPTY, this.afterFlush);
     }
     return null;
   }
+
+  /** Callback of writes made while the buffer is full: drained once nothing is left queued. */
+  private readonly afterFlush = (err?: Error | null): void => {
+    if (!err && this.socket.writableLength === 0) this.drained();
+  };
 
   close(data?: unknown, raw = false): void {
     if (this.closing || this.closed) return;

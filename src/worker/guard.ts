@@ -1,20 +1,36 @@
 // Runs user callbacks so that nothing they throw, synchronously or as a rejected promise,
 // takes the worker down; tracks promises still pending so a graceful stop can wait for them.
-import { relative } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.js';
 import type { WorkerStats } from './stats.js';
+
+/** Loom's own code (the bundle, or the single executable): never the user's frame. */
+const LOOM_FILE = __filename;
 
 export class Guard {
   /** Promises returned by callbacks and not yet settled. */
   pending = 0;
   private waiters: (() => void)[] = [];
 
+  /** Directory of user code as configured and as its real path (stacks show real paths). */
+  private readonly userDirs: string[];
+
   constructor(
     private readonly log: Logger,
     private readonly stats: WorkerStats,
     /** Directory of user code, to find the user's frame in a stack. */
-    private readonly userDir: string,
-  ) {}
+    userDir: string,
+  ) {
+    this.userDirs = [userDir];
+    try {
+      const real = realpathSync(userDir);
+      if (real !== userDir) this.userDirs.push(real);
+    } catch {
+      /* the directory is gone: match the configured path only */
+    }
+  }
 
   /** Calls fn; returns its result, or undefined when it threw. */
   call(label: string, fn: ((...args: never[]) => unknown) | undefined, thisArg: unknown, ...args: unknown[]): unknown {
@@ -52,15 +68,29 @@ export class Guard {
     this.log.error(`LOOM_ERR_HANDLER ${label} threw at ${this.locate(err)}: ${describe(err)}`);
   }
 
+  /**
+   * "file:line:col" of the user's frame in err's stack: relative to handlers_dir for a file in
+   * it, else the absolute path of the first frame outside Loom itself (a handler symlinked
+   * from elsewhere, a shared library), preferring code outside node_modules.
+   */
   locate(err: unknown): string {
     const stack = err instanceof Error && typeof err.stack === 'string' ? err.stack : '';
+    const frames: { file: string; at: string }[] = [];
     for (const line of stack.split('\n').slice(1)) {
       const m = /\(?((?:file:\/\/)?\/[^()]+?):(\d+):(\d+)\)?\s*$/.exec(line);
       if (!m) continue;
-      const file = m[1].replace(/^file:\/\//, '');
-      if (file.startsWith(this.userDir)) return `${relative(this.userDir, file)}:${m[2]}:${m[3]}`;
+      let file = m[1];
+      if (file.startsWith('file://')) {
+        try { file = fileURLToPath(file); } catch { file = file.slice('file://'.length); }
+      }
+      const at = `:${m[2]}:${m[3]}`;
+      for (const dir of this.userDirs) {
+        if (file.startsWith(dir + sep)) return `${relative(dir, file)}${at}`;
+      }
+      if (file !== LOOM_FILE && file !== process.execPath) frames.push({ file, at });
     }
-    return 'unknown location';
+    const frame = frames.find((f) => !f.file.includes(`${sep}node_modules${sep}`)) ?? frames[0];
+    return frame ? `${frame.file}${frame.at}` : 'unknown location';
   }
 }
 
