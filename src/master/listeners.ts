@@ -36,6 +36,15 @@ export function bindListener(spec: ListenSpec): BoundHandle {
     const family = net.isIP(spec.host) || 4;
     result = createServerHandle(spec.host, spec.port, family, undefined, 0);
   }
+  if (typeof result !== 'number' && spec.transport === 'tcp') {
+    // libuv holds a TCP bind's EADDRINUSE back until listen(), which only workers call;
+    // getsockname() reports the held-back error now, before any worker starts.
+    const held = (result as unknown as { getsockname(out: object): number }).getsockname({});
+    if (held) {
+      result.close();
+      result = held;
+    }
+  }
   if (typeof result === 'number') {
     const name = getSystemErrorName(result);
     throw new LoomError('LOOM_ERR_BIND', `cannot bind ${spec.url} (${formatAddress(spec)}): ${explain(name)}`);
