@@ -1,6 +1,7 @@
 // `loom start` in the foreground (this process becomes the master) or with -d (a detached
 // master is spawned and this process returns once every listener is bound, or fails).
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
+import { mkdirp } from '../log/mkdirp.js';
 import { dirname } from 'node:path';
 import type { LoomConfig } from '../config/types.js';
 import { LoomError } from '../errors.js';
@@ -8,6 +9,8 @@ import { Master } from '../master/master.js';
 import { runningPid } from '../master/pidfile.js';
 import { spawnSelf } from '../master/spawn.js';
 import { configFor } from './config.js';
+
+const START_TIMEOUT_MS = 120000;
 
 type DaemonMessage = { t: 'started'; table: string } | { t: 'failed'; message: string };
 
@@ -22,7 +25,7 @@ export function startDaemon(config: LoomConfig): Promise<void> {
   if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
   let out: number;
   try {
-    mkdirSync(dirname(config.stdoutFile), { recursive: true });
+    mkdirp(dirname(config.stdoutFile));
     out = openSync(config.stdoutFile, 'a');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
@@ -31,7 +34,14 @@ export function startDaemon(config: LoomConfig): Promise<void> {
   const child = spawnSelf('master', { LOOM_CONFIG: config.file, LOOM_DAEMON: '1' }, out);
   closeSync(out);
   return new Promise((resolve, reject) => {
+    // Binding is instant; a handler's onWorkerStart may not be. Past this, give up loudly.
+    const timer = setTimeout(() => {
+      try { process.kill(child.pid!, 'SIGQUIT'); } catch { /* gone */ }
+      reject(new LoomError('LOOM_ERR_WORKER_START', `the daemon did not report ready within ${START_TIMEOUT_MS / 1000} s and was stopped; see ${config.logFile}`));
+    }, START_TIMEOUT_MS);
+    child.once('exit', () => clearTimeout(timer));
     child.once('message', (msg: DaemonMessage) => {
+      clearTimeout(timer);
       if (msg.t === 'started') {
         process.stdout.write(`${config.name} started as a daemon, master pid ${child.pid}\n${msg.table}\n`);
         child.disconnect();

@@ -1,6 +1,7 @@
 // Timestamped log lines. Every process of a daemon appends to the same log_file: small
 // O_APPEND writes are atomic, so lines from master and workers never interleave mid-line.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdirp } from './mkdirp.js';
 import { dirname } from 'node:path';
 
 export type Level = 'info' | 'warn' | 'error';
@@ -20,7 +21,7 @@ export class Logger {
   reopen(): void {
     if (!this.file) return;
     const old = this.fd;
-    mkdirSync(dirname(this.file), { recursive: true });
+    mkdirp(dirname(this.file));
     this.fd = openSync(this.file, 'a');
     if (old !== null) closeSync(old);
   }

@@ -1,7 +1,8 @@
 // The pidfile holds the master's pid. It is never trusted blindly: a pid that is dead, or
 // alive but not a Loom process (pid reuse), makes the file stale and it is replaced.
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirp } from '../log/mkdirp.js';
+import { basename, dirname } from 'node:path';
 import { LoomError } from '../errors.js';
 
 export function readPid(file: string): number | null {
@@ -15,24 +16,38 @@ export function readPid(file: string): number | null {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
+/** True when pid runs; a zombie (exited, not yet reaped by its parent) counts as gone. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 3 is the state; the command (field 2) may hold spaces, so look after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }
 
-/** True when pid is alive and its command line shows a Loom process. */
+/**
+ * True when pid is alive and its command line shows a Loom process. A running master or
+ * worker has rewritten its command line into its process title ("NAME: master process
+ * (FILE)", "NAME: worker GROUP #ID"), whatever NAME is; before that it is `loom …` (the
+ * single executable) or `node …/loom.cjs …`.
+ */
 export function isLoomProcess(pid: number): boolean {
   if (!isAlive(pid)) return false;
+  let cmdline: string;
   try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return /loom/i.test(cmdline);
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
     return false;
   }
+  if (/^[^\0]*: (master process \(|worker )/.test(cmdline)) return true;
+  return cmdline.split('\0').slice(0, 2).some((arg) => /^loom(\.c?js)?$/i.test(basename(arg)));
 }
 
 /** The pid of the running daemon for this pidfile, or null (absent or stale). */
@@ -44,7 +59,7 @@ export function runningPid(file: string): number | null {
 
 export function writePid(file: string, pid = process.pid): void {
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirp(dirname(file));
     writeFileSync(file, `${pid}\n`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
