@@ -1,6 +1,6 @@
 import { LoomError } from '../errors.js';
 
-export const COMMANDS = ['start', 'stop', 'kill', 'restart', 'status', 'connections', 'check', 'version', 'help'] as const;
+export const COMMANDS = ['start', 'stop', 'kill', 'restart', 'reload', 'status', 'connections', 'check', 'version', 'help'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface Args {
@@ -18,6 +18,7 @@ commands:
   stop                  graceful stop (in-flight work finishes, within stop_timeout)
   kill                  immediate stop of the master and every worker (SIGKILL)
   restart [-d]          stop, then start
+  reload                graceful rolling reload; re-reads config.ini
   status [--json] [--watch]   global status and one row per process
   connections [--json]  one row per live connection
   check                 validate config.ini and load every handler; exit 0 or 2

@@ -4,7 +4,7 @@ import { parseArgs, USAGE } from './args.js';
 import { check } from './check.js';
 import { ConfigInvalid, configFor } from './config.js';
 import { startDaemon, startForeground } from './start.js';
-import { connections, status } from './status.js';
+import { connections, reload, status } from './status.js';
 import { kill, stop } from './stop.js';
 import { runningPid } from '../master/pidfile.js';
 
@@ -30,27 +30,31 @@ export async function runCli(argv: string[]): Promise<void> {
       }
     }
     const config = configFor(args.config);
+    // `return await`: a rejection must land in the catch below (one clear line, exit code),
+    // not escape as an unhandled rejection with a stack trace.
     switch (args.command) {
       case 'start':
-        return args.daemon ? startDaemon(config) : startForeground(config);
+        return await (args.daemon ? startDaemon(config) : startForeground(config));
       case 'stop':
-        return stop(config);
+        return await stop(config);
       case 'kill':
-        return kill(config);
+        return await kill(config);
       case 'restart':
         if (runningPid(config.pidFile) !== null) await stop(config);
-        return args.daemon ? startDaemon(config) : startForeground(config);
+        return await (args.daemon ? startDaemon(config) : startForeground(config));
+      case 'reload':
+        return await reload(config);
       case 'status':
-        return status(config, args.json, args.watch);
+        return await status(config, args.json, args.watch);
       case 'connections':
-        return connections(config, args.json);
+        return await connections(config, args.json);
     }
   } catch (err) {
     if (err instanceof ConfigInvalid) {
       process.stderr.write(err.message + '\n');
       process.exitCode = EXIT_CONFIG;
     } else if (err instanceof LoomError) {
-      process.stderr.write(`loom: ${err.message}\n`);
+      process.stderr.write(`${err.message.startsWith('loom ') ? '' : 'loom: '}${err.message}\n`);
       process.exitCode = err.code === 'LOOM_ERR_USAGE' ? EXIT_CONFIG : EXIT_FAILURE;
       if (err.code === 'LOOM_ERR_USAGE') process.stderr.write(USAGE + '\n');
     } else {

@@ -3,6 +3,8 @@ import type { LoomConfig } from '../config/types.js';
 import { controlSocketPath } from '../master/pidfile.js';
 import type { ConnectionRow, Status } from '../master/status.js';
 import { askMaster } from './control-client.js';
+import { EXIT_FAILURE } from '../errors.js';
+import type { ReloadResult } from '../master/master.js';
 
 export async function status(config: LoomConfig, json: boolean, watch: boolean): Promise<void> {
   const path = controlSocketPath(config.pidFile);
@@ -15,6 +17,19 @@ export async function status(config: LoomConfig, json: boolean, watch: boolean):
     }
     process.stdout.write(`\x1b[2J\x1b[H${text}\n`);
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Rolling reload through the control socket; exit 1 when any group failed to reload. */
+export async function reload(config: LoomConfig): Promise<void> {
+  // Each process of each group is replaced in turn, and a handler's onWorkerStart may be slow.
+  const r = (await askMaster(controlSocketPath(config.pidFile), 'reload', 300000)) as ReloadResult;
+  for (const line of r.lines) (r.ok ? process.stdout : process.stderr).write(line + '\n');
+  if (!r.ok) {
+    process.stderr.write(`loom: reload finished with errors; see ${config.logFile}\n`);
+    process.exitCode = EXIT_FAILURE;
+  } else {
+    process.stdout.write(`${config.name} reloaded\n`);
   }
 }
 

@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { daemonPids, killAll } from './procs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -74,7 +75,11 @@ export function loom(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessE
 /** Starts the daemon (start -d) and registers a teardown that kills it. */
 export async function startDaemon(t: { teardown(fn: () => unknown): void }, sb: Sandbox): Promise<Run> {
   const run = await loom(['start', '-d', '-c', sb.config]);
-  t.teardown(() => { spawnSync(process.execPath, [LOOM, 'kill', '-c', sb.config], { stdio: 'ignore' }); });
+  t.teardown(() => {
+    spawnSync(process.execPath, [LOOM, 'kill', '-c', sb.config], { stdio: 'ignore' });
+    // Also when the test left config.ini unreadable for `kill`: every process of this daemon.
+    killAll(daemonPids(sb.config));
+  });
   if (run.code !== 0) throw new Error(`start -d failed (${run.code}): ${run.stderr}\nlog:\n${sb.log()}`);
   return run;
 }
