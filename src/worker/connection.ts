@@ -6,6 +6,8 @@ import type { Connection, Message, Worker } from '../types/handler.js';
 import type { ListenerContext } from './context.js';
 
 const EMPTY = Buffer.alloc(0);
+/** Corked replies past this many bytes are flushed at once. */
+const CORK_FLUSH_BYTES = 16384;
 
 type Callback<A extends unknown[]> = ((...args: A) => unknown) | undefined;
 
@@ -76,16 +78,25 @@ export class StreamConnection implements Connection {
       }
     }
     if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) payload = String(payload);
-    socket.write(payload as string | Uint8Array, this.bufferFull ? this.afterFlush : undefined);
-    if (socket.writableLength === 0) return true;
+    let belowMark = socket.write(payload as string | Uint8Array, this.bufferFull ? this.afterFlush : undefined);
+    if (socket.writableCorked && socket.writableLength >= Math.min(CORK_FLUSH_BYTES, this.maxSendBufferSize)) {
+      // A big reply inside a corked batch goes to the kernel now: only what the kernel cannot
+      // take counts against max_send_buffer_size.
+      socket.uncork();
+      socket.cork();
+      belowMark = !socket.writableNeedDrain;
+    }
     if (!this.bufferFull && socket.writableLength >= this.maxSendBufferSize) {
       this.bufferFull = true;
       this.call('onBufferFull', this.onBufferFull ?? ctx.handler.onBufferFull);
       // The stream emits 'drain' only when a write went over its own high-water mark (16 kB);
       // below that, an empty write's callback tells when everything before it is flushed.
       if (!socket.writableNeedDrain && socket.writable && !this.closing) socket.write(EMPTY, this.afterFlush);
+      return null;
     }
-    return null;
+    // Replies written while a batch of packets is handled sit corked for one writev; that is
+    // "sent" too. Only a backlog past the stream's high-water mark (a slow reader) is "queued".
+    return belowMark ? true : null;
   }
 
   /** Callback of writes made while the buffer is full: drained once nothing is left queued. */
@@ -130,8 +141,21 @@ export class StreamConnection implements Connection {
     dest.onBufferDrain = () => this.resumeRecv();
   }
 
-  /** Splits bytes into packets; a bad or oversize packet closes this connection only. */
+  /**
+   * Replies to all packets of one read leave in one writev: corked while they are handled.
+   */
   private receive(chunk: Buffer, replay = false): void {
+    const { socket } = this;
+    socket.cork();
+    try {
+      this.parse(chunk, replay);
+    } finally {
+      socket.uncork();
+    }
+  }
+
+  /** Splits bytes into packets; a bad or oversize packet closes this connection only. */
+  private parse(chunk: Buffer, replay: boolean): void {
     const { ctx } = this;
     let buf = this.recv === null ? chunk : Buffer.concat([this.recv, chunk]);
     this.recv = null;
@@ -166,7 +190,7 @@ export class StreamConnection implements Connection {
         return this.badPacket('the protocol decode() threw');
       }
       ctx.stats.totalRequests++;
-      this.call('onMessage', this.onMessage ?? ctx.handler.onMessage, message);
+      ctx.guard.invoke('onMessage', this.onMessage ?? ctx.handler.onMessage, ctx.handler, this, message);
     }
   }
 

@@ -48,6 +48,21 @@ export class Guard {
     return result;
   }
 
+  /** call() for the per-message path: two arguments, no rest arrays. */
+  invoke<A, B>(label: string, fn: ((a: A, b: B) => unknown) | undefined, thisArg: unknown, a: A, b: B): void {
+    if (fn === undefined) return;
+    let result: unknown;
+    try {
+      result = fn.call(thisArg, a, b);
+    } catch (err) {
+      this.report(label, err);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      this.track(label, result as PromiseLike<unknown>);
+    }
+  }
+
   /** Resolves once no tracked promise is pending. */
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
