@@ -37,12 +37,18 @@ export type ToWorker =
   /** drainMs: how long connections may stay open on their own before they are closed. */
   | { t: 'stop'; reason: 'stop' | 'reload'; drainMs: number }
   | { t: 'report'; req: number; connections: boolean }
-  | { t: 'reopen-logs' };
+  | { t: 'reopen-logs' }
+  /** Least connection count among the group's other workers, for the balancer. */
+  | { t: 'balance'; minSibling: number; siblings: number }
+  /** A connection handed over by a sibling (the handle travels with the message). */
+  | { t: 'adopt' };
 
 export type ToMaster =
   | { t: 'ready' }
   | { t: 'fatal'; message: string }
-  | { t: 'report'; req: number; report: WorkerReport };
+  | { t: 'report'; req: number; report: WorkerReport }
+  | { t: 'load'; connections: number }
+  | { t: 'handoff' };
 
 /** Environment variable that makes the executable run as a worker instead of the CLI. */
 export const ROLE_ENV = 'LOOM_ROLE';

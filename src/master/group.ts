@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
+import type { OutputSink } from '../log/output.js';
 import type { ToMaster, ToWorker, WorkerInit, WorkerReport } from '../ipc/messages.js';
 import type { BoundHandle } from './listeners.js';
 import { spawnSelf } from './spawn.js';
@@ -24,6 +25,7 @@ export interface WorkerProcess {
 
 export interface GroupEnv {
   log: Logger;
+  output: OutputSink;
   init: Omit<WorkerInit, 'group' | 'workerId'>;
   /** False once the daemon is stopping: dead workers are not replaced. */
   keepAlive(): boolean;
@@ -111,19 +113,27 @@ export class WorkerGroup {
     const wp: WorkerProcess = { id, child, pid: child.pid ?? 0, startedAt: Date.now(), state: 'starting', ready };
     if (install) this.slots[id] = wp;
     let fatal = '';
-    child.on('message', (msg: ToMaster) => {
+    child.on('message', (msg: ToMaster, handle?: unknown) => {
       if (msg.t === 'ready') {
         wp.state = 'running';
         settle.resolve();
+        this.scheduleBalance();
       } else if (msg.t === 'fatal') {
         fatal = msg.message;
         this.env.log.error(`[${this.name}] worker #${id} pid ${wp.pid} failed to start: ${msg.message}`);
       } else if (msg.t === 'report') {
         this.pending.get(msg.req)?.(msg.report);
         this.pending.delete(msg.req);
+      } else if (msg.t === 'load') {
+        this.loads.set(wp, msg.connections);
+        this.scheduleBalance();
+      } else if (msg.t === 'handoff' && handle) {
+        this.adopt(wp, handle as BoundHandle);
       }
     });
     child.on('error', (err) => this.env.log.error(`[${this.name}] worker #${id}: ${err.message}`));
+    child.stdout?.on('data', (chunk: Buffer) => this.env.output.write(chunk, 'stdout'));
+    child.stderr?.on('data', (chunk: Buffer) => this.env.output.write(chunk, 'stderr'));
     child.on('exit', (code, signal) => {
       settle.reject(new Error(fatal || `[${this.name}] worker #${id} exited with ${signal ?? code} before it was ready`));
       this.exited(wp, code, signal);
@@ -134,6 +144,7 @@ export class WorkerGroup {
   }
 
   private exited(wp: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    this.loads.delete(wp);
     const status = signal ?? String(code);
     this.exitStatuses.set(status, (this.exitStatuses.get(status) ?? 0) + 1);
     const stopping = wp.state === 'stopping';
@@ -152,6 +163,36 @@ export class WorkerGroup {
       if (this.env.keepAlive() && wp.id < this.config.count && this.slots[wp.id] === null) this.spawn(wp.id);
     }, delay);
     this.restartTimers.add(timer);
+  }
+
+  /** Connections of each serving process: its last report plus what was handed to it since. */
+  private readonly loads = new Map<WorkerProcess, number>();
+  private balanceTimer: NodeJS.Timeout | null = null;
+
+  /** Tells each serving process the least load among its siblings (see worker/balance.ts). */
+  private scheduleBalance(): void {
+    if (this.balanceTimer) return;
+    this.balanceTimer = setTimeout(() => {
+      this.balanceTimer = null;
+      const serving = this.live().filter((w) => w.state === 'running');
+      for (const wp of serving) {
+        const others = serving.filter((o) => o !== wp).map((o) => this.loads.get(o) ?? 0);
+        this.send(wp, { t: 'balance', minSibling: others.length ? Math.min(...others) : 0, siblings: others.length });
+      }
+    }, 20);
+  }
+
+  /** A connection a busy worker handed over goes to the least-loaded serving process. */
+  private adopt(from: WorkerProcess, handle: BoundHandle): void {
+    const serving = this.live().filter((w) => w.state === 'running' && w.child.connected);
+    const target = serving.filter((w) => w !== from).sort((a, b) => (this.loads.get(a) ?? 0) - (this.loads.get(b) ?? 0))[0] ?? from;
+    this.loads.set(target, (this.loads.get(target) ?? 0) + 1);
+    if (!target.child.connected) { handle.close(); return; }
+    target.child.send({ t: 'adopt' }, handle as never, (err) => {
+      if (err) this.env.log.warn(`[${this.name}] handing a connection to worker #${target.id} failed: ${err.message}`);
+      handle.close();
+    });
+    this.scheduleBalance();
   }
 
   /** Graceful stop of every process; resolves when all have exited (or were killed at the deadline). */

@@ -6,6 +6,7 @@ import { findProtocolFile, loadConfig } from '../config/load.js';
 import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
 import { LoomError } from '../errors.js';
 import { Logger } from '../log/logger.js';
+import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
 import { WorkerGroup } from './group.js';
 import { bindListener, type BoundHandle } from './listeners.js';
@@ -25,6 +26,8 @@ export class Master {
   readonly groups: WorkerGroup[] = [];
   readonly startedAt = Date.now();
   readonly log: Logger;
+  /** Workers' stdout/stderr: the terminal, or stdout_file in daemon mode. */
+  private readonly output: OutputSink;
   private stopping = false;
   private control: ControlServer | null = null;
   private exitCode = 0;
@@ -39,6 +42,12 @@ export class Master {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write log file ${config.logFile} (${code}); set log_file in [loom] to a writable path`);
+    }
+    try {
+      this.output = new OutputSink(foreground ? null : config.stdoutFile);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write stdout file ${config.stdoutFile} (${code}); set stdout_file in [loom] to a writable path`);
     }
   }
 
@@ -179,6 +188,7 @@ export class Master {
     const { config } = this;
     return {
       log: this.log,
+      output: this.output,
       init: { t: 'init' as const, name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground, user: config.user },
       keepAlive: () => !this.stopping,
     };
@@ -233,9 +243,10 @@ export class Master {
     try {
       this.log.reopen();
       if (this.config.user) chownSync(this.config.logFile, this.config.user.uid, this.config.user.gid);
-      this.log.info('log file reopened');
+      this.output.reopen();
+      this.log.info('log files reopened');
     } catch (err) {
-      this.log.error(`cannot reopen log file: ${(err as Error).message}`);
+      this.log.error(`cannot reopen log files: ${(err as Error).message}`);
     }
     for (const g of this.groups) g.broadcast({ t: 'reopen-logs' });
   }

@@ -17,8 +17,12 @@ export function selfModule(): string {
   return isSingleExecutable() ? process.execPath : process.argv[1];
 }
 
-export function spawnSelf(role: 'worker' | 'master', extraEnv: Record<string, string> = {}, stdio: 'inherit' | number = 'inherit'): ChildProcess {
-  const out = stdio === 'inherit' ? 'inherit' : stdio;
+/**
+ * Re-runs this program in a role. A worker's stdout/stderr are pipes read by the master, so
+ * the master can reopen stdout_file (SIGUSR2) under every worker; the detached master of
+ * `start -d` writes to the fd it is given.
+ */
+export function spawnSelf(role: 'worker' | 'master', extraEnv: Record<string, string> = {}, out: 'pipe' | number = 'pipe'): ChildProcess {
   return fork(selfModule(), role === 'master' ? ['start'] : [], {
     env: { ...process.env, [ROLE_ENV]: role, ...extraEnv },
     execArgv: [],

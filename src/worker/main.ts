@@ -1,6 +1,6 @@
 // Entry of a worker process: receives its group's settings and the listening socket from the
 // master, loads the handler, serves, and stops gracefully when told.
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { findProtocolFile } from '../config/load.js';
 import type { GroupConfig } from '../config/types.js';
@@ -15,6 +15,7 @@ import { loadModule } from './load-module.js';
 import { newStats } from './stats.js';
 import { WorkerTimers } from './timers.js';
 import { attachUdp } from './udp.js';
+import { Balancer } from './balance.js';
 import { describeLoadError, waitForQuiet } from './lifecycle.js';
 
 /** Handles the kernel gives the master; received here as raw libuv handles. */
@@ -88,13 +89,22 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
   }
 
   let server: Server | null = null;
+  let balancer_: Balancer | null = null;
   let udp: UdpSocket | null = null;
   if (group.listen && handle) {
     if (group.listen.transport === 'udp') {
       udp = await listenUdp(handle, group);
       attachUdp(udp, ctx);
     } else {
-      server = await listenStream(handle, group, (socket) => new StreamConnection(socket, ctx));
+      const balancer = new Balancer(stats, (m, h, done) => {
+        if (process.connected) process.send!(m, h as never, undefined, () => done?.());
+      });
+      balancer_ = balancer;
+      server = await listenStream(handle, group, (socket) => {
+        if (balancer.handOff(socket)) return;
+        socket.resume();
+        new StreamConnection(socket, ctx);
+      });
     }
   }
   send({ t: 'ready' });
@@ -105,14 +115,21 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
   }, 1000).unref();
 
   let stopping = false;
-  process.on('message', (msg: ToWorker) => {
-    if (msg.t === 'report') {
+  process.on('message', (msg: ToWorker, handle?: unknown) => {
+    if (msg.t === 'adopt' && handle) {
+      const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
+      socket.setNoDelay(true);
+      if (stopping) socket.destroy();
+      else new StreamConnection(socket, ctx);
+    } else if (msg.t === 'report') {
       send({ t: 'report', req: msg.req, report: {
         stats: { ...stats },
         timers: timers.count,
         state: stopping ? 'stopping' : 'running',
         connections: msg.connections ? describeConnections(connections) : undefined,
       } });
+    } else if (msg.t === 'balance') {
+      balancer_?.update(msg.minSibling, msg.siblings);
     } else if (msg.t === 'reopen-logs') {
       try { log.reopen(); } catch (err) { guard.report('log reopen', err); }
     } else if (msg.t === 'stop') {
@@ -172,7 +189,8 @@ async function loadProtocol(handlersDir: string, group: GroupConfig): Promise<Pr
 
 function listenStream(handle: RawHandle, group: GroupConfig, onConnection: (s: Socket) => void): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer({ noDelay: true }, onConnection);
+    // Paused: a connection handed to a sibling must not have a byte read here.
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, onConnection);
     server.once('error', (err) => reject(new Error(`LOOM_ERR_BIND ${group.listen!.url}: ${err.message}`)));
     const onListening = () => resolve(server);
     // A TCP handle is adopted as is; a unix socket handle through its fd (as node:cluster does).
