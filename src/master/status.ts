@@ -19,6 +19,7 @@ export interface ProcessStatus {
   sendFailures: number;
   handlerErrors: number;
   badPackets: number;
+  handedOff: number;
   timers: number;
   state: string;
   uptime: number;
@@ -66,6 +67,7 @@ export async function buildStatus(master: Master): Promise<Status> {
         sendFailures: r?.stats.sendFailures ?? 0,
         handlerErrors: r?.stats.handlerErrors ?? 0,
         badPackets: r?.stats.badPackets ?? 0,
+        handedOff: r?.stats.handedOff ?? 0,
         timers: r?.timers ?? 0,
         state: r?.state ?? wp.state,
         uptime: Math.round((Date.now() - wp.startedAt) / 1000),

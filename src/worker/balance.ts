@@ -9,9 +9,14 @@ import type { WorkerStats } from './stats.js';
 
 /** How often (at most) a worker tells the master its connection count, when it changed. */
 const REPORT_MS = 50;
-/** Imbalance tolerated before handing off: max(SLACK_MIN, SLACK_RATIO × sibling's count). */
-const SLACK_MIN = 4;
-const SLACK_RATIO = 0.2;
+/**
+ * Imbalance tolerated before handing off: max(SLACK_MIN, SLACK_RATIO × sibling's count, twice
+ * the connections closed per report interval). Short connections close as fast as they come,
+ * their counts swing faster than reports travel, and they balance by themselves (a busy worker
+ * accepts less): no hand-off. Long-lived ones do not close: they are balanced by count.
+ */
+const SLACK_MIN = 8;
+const SLACK_RATIO = 0.25;
 
 interface RawStream { fd: number }
 
@@ -20,9 +25,17 @@ export class Balancer {
   private minSibling = 0;
   private siblings = 0;
   private reported = 0;
+  /** Connections accepted in the current report interval; closes per interval, averaged. */
+  private accepted = 0;
+  private lastCount = 0;
+  private closeRate = 0;
 
   constructor(private readonly stats: WorkerStats, private readonly send: (m: ToMaster, handle?: RawStream, done?: () => void) => void) {
     setInterval(() => {
+      const closed = Math.max(0, this.accepted - (this.stats.connections - this.lastCount));
+      this.closeRate = this.closeRate * 0.5 + closed * 0.5;
+      this.accepted = 0;
+      this.lastCount = this.stats.connections;
       if (this.stats.connections === this.reported) return;
       this.reported = this.stats.connections;
       this.send({ t: 'load', connections: this.reported });
@@ -36,13 +49,15 @@ export class Balancer {
 
   /** Hands the (still paused) socket to the master when this worker holds more than its share. */
   handOff(socket: Socket): boolean {
+    this.accepted++;
     if (this.siblings === 0) return false;
-    const slack = Math.max(SLACK_MIN, Math.ceil(this.minSibling * SLACK_RATIO));
+    const slack = Math.max(SLACK_MIN, Math.ceil(this.minSibling * SLACK_RATIO), 2 * this.closeRate);
     if (this.stats.connections < this.minSibling + slack) return false;
     const handle = (socket as unknown as { _handle: RawStream | null })._handle;
     if (!handle) return false;
     // Count it against the sibling until the master's next word, so a burst spreads out.
     this.minSibling++;
+    this.stats.handedOff++;
     // Closing our fd after the send does not end the connection: the master holds a copy.
     this.send({ t: 'handoff' }, handle, () => socket.destroy());
     return true;

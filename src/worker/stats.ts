@@ -8,10 +8,12 @@ export interface WorkerStats {
   badPackets: number;
   bytesIn: number;
   bytesOut: number;
+  /** Fresh connections handed to a less-loaded sibling (worker/balance.ts). */
+  handedOff: number;
   /** Requests in the last whole second. */
   qps: number;
 }
 
 export function newStats(): WorkerStats {
-  return { connections: 0, totalConnections: 0, totalRequests: 0, sendFailures: 0, handlerErrors: 0, badPackets: 0, bytesIn: 0, bytesOut: 0, qps: 0 };
+  return { connections: 0, totalConnections: 0, totalRequests: 0, sendFailures: 0, handlerErrors: 0, badPackets: 0, bytesIn: 0, bytesOut: 0, qps: 0, handedOff: 0 };
 }
