@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { LOOM, freePort, loom, masterPid, sandbox, startDaemon, waitFor } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
-import { canConnect, childPids, daemonPids, killAll, logLineTime, running, whoListens, within } from '../helpers/procs';
+import { childPids, daemonPids, killAll, logLineTime, running, whoListens, within, portReleased } from '../helpers/procs';
 
 // Acknowledges at once, answers "job:MS" MS ms later, and notes in stdout_file when it sent it.
 const SLOW = `
@@ -112,6 +112,6 @@ t.test('foreground start stops gracefully on SIGINT (Ctrl+C)', async (t) => {
   t.pass('the client connection was closed');
   t.same(workers.filter(running), [], 'workers gone');
   t.notOk(existsSync(sb.pidFile), 'pidfile removed');
-  t.notOk(await canConnect(port), `port no longer accepts ${whoListens(port)}`);
+  t.ok(await portReleased(port), `port no longer accepts ${whoListens(port)}`);
   t.match(sb.log(), /stopping \(SIGINT\)/, 'the log tells why it stopped');
 });

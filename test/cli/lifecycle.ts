@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, freePort, loom, masterPid, sandbox, startDaemon, statusJson, type Sandbox } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
-import { canConnect, childPids, daemonPids, killAll, running, whoListens } from '../helpers/procs';
+import { childPids, daemonPids, killAll, running, whoListens, portReleased } from '../helpers/procs';
 
 // Echoes with the worker's pid; onWorkerStop leaves a marker file, so a test can tell a
 // graceful stop (marker written) from SIGKILL (none).
@@ -83,7 +83,7 @@ t.test('start -d returns once bound; stop is graceful and leaves nothing behind'
   t.same(workers.filter(running), [], 'workers gone when stop returns');
   t.notOk(existsSync(sb.pidFile), 'pidfile removed');
   t.same(stopMarkers(sb).sort(), workers, 'every worker ran onWorkerStop (graceful)');
-  t.notOk(await canConnect(port), `port no longer accepts ${whoListens(port)}`);
+  t.ok(await portReleased(port), `port no longer accepts ${whoListens(port)}`);
   t.same(daemonPids(sb.config), [], 'no process of this daemon left');
 });
 
@@ -125,7 +125,7 @@ t.test('kill stops master and workers at once (SIGKILL) and removes the pidfile'
   t.same(workers.filter(running), [], 'workers gone when kill returns');
   t.notOk(existsSync(sb.pidFile), 'pidfile removed');
   t.same(stopMarkers(sb), [], 'no onWorkerStop ran: the workers were killed, not stopped');
-  t.notOk(await canConnect(port), `port no longer accepts ${whoListens(port)}`);
+  t.ok(await portReleased(port), `port no longer accepts ${whoListens(port)}`);
   t.same(daemonPids(sb.config), [], 'no process of this daemon left');
 });
 

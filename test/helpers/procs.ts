@@ -74,6 +74,19 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/**
+ * True once the port refuses a connection within the deadline. Other test files probe free
+ * ports in parallel; one may hold a just-released port number for an instant.
+ */
+export async function portReleased(port: number, timeoutMs = 3000): Promise<boolean> {
+  try {
+    await waitFor(async () => !(await canConnect(port)), `port ${port} to refuse connections`, timeoutMs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Milliseconds since the epoch of a log line's "YYYY-MM-DD HH:MM:SS.mmm" local timestamp. */
 export function logLineTime(line: string): number | null {
   const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}\.\d{3})/.exec(line);
