@@ -17,7 +17,7 @@ export interface ListenSpec {
 }
 
 /** Protocols built into Loom; any other name is a custom protocol module. */
-export const BUILTIN_PROTOCOLS = ['tcp', 'text', 'frame', 'udp'] as const;
+export const BUILTIN_PROTOCOLS = ['tcp', 'text', 'frame', 'udp', 'http', 'websocket'] as const;
 const NAME = /^[a-z][a-z0-9_-]*$/;
 
 /** Throws an Error whose message says what is wrong with the address. */

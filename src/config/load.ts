@@ -87,8 +87,27 @@ export function loadConfig(file: string): LoadResult {
       } else if (haveHandlersDir && !isFile(handler)) {
         problem(line, section.name, 'handler', `no such file ${handler}`);
       }
-    } else if (!section.keys.has('handler')) {
-      problem(section.line, section.name, 'handler', 'missing: every group needs a handler file');
+    } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && v.get('root'))) {
+      problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
+    }
+    const groupPath = (key: string): string | null => {
+      const raw = v.get(key) as string;
+      return raw ? resolve(baseDir, raw) : null;
+    };
+    const [cert, key, ca] = [groupPath('ssl_cert'), groupPath('ssl_key'), groupPath('ssl_ca')];
+    for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
+      if (f && !isFile(f)) problem(lineOf(section, k), section.name, k, `no such file ${f}`);
+    }
+    if ((cert === null) !== (key === null)) {
+      const missing = cert === null ? 'ssl_cert' : 'ssl_key';
+      problem(lineOf(section, cert === null ? 'ssl_key' : 'ssl_cert'), section.name, missing, `missing: ssl_cert and ssl_key go together`);
+    }
+    if (cert && listen?.transport === 'udp') problem(lineOf(section, 'ssl_cert'), section.name, 'ssl_cert', 'TLS cannot run over udp');
+    if (ca && !cert) problem(lineOf(section, 'ssl_ca'), section.name, 'ssl_ca', 'needs ssl_cert and ssl_key');
+    const root = groupPath('root');
+    if (root) {
+      if (listen?.protocol !== 'http') problem(lineOf(section, 'root'), section.name, 'root', 'static files are served by http listeners only');
+      else if (!isDirectory(root)) problem(lineOf(section, 'root'), section.name, 'root', `${root} is not a directory`);
     }
     if (listen) {
       const line = lineOf(section, 'listen');
@@ -113,6 +132,11 @@ export function loadConfig(file: string): LoadResult {
       reloadable: v.get('reloadable') as boolean,
       maxPackageSize: v.get('max_package_size') as number,
       maxSendBufferSize: v.get('max_send_buffer_size') as number,
+      tls: cert && key ? { cert, key, ca } : null,
+      root,
+      headerTimeout: v.get('header_timeout') as number,
+      idleTimeout: v.get('idle_timeout') as number,
+      permessageDeflate: v.get('permessage_deflate') as boolean,
     });
   }
   const user = accountFor(g.get('user') as string, g.get('group') as string, (key, msg) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, msg));

@@ -37,6 +37,13 @@ export const SCHEMA: readonly KeySpec[] = [
   { key: 'reloadable', scope: 'group', type: 'bool', default: true, doc: '`loom reload` restarts this group (false: left running).' },
   { key: 'max_package_size', scope: 'group', type: 'int', default: MiB, min: 1, max: 1024 * MiB, doc: 'Bytes; a larger inbound packet closes the connection.' },
   { key: 'max_send_buffer_size', scope: 'group', type: 'int', default: MiB, min: 1, max: 1024 * MiB, doc: 'Bytes queued per connection before onBufferFull; further sends return false.' },
+  { key: 'ssl_cert', scope: 'group', type: 'path', default: '', doc: 'PEM certificate (chain); with `ssl_key` the listener speaks TLS: https, wss, TLS text/frame/custom. Re-read on reload.' },
+  { key: 'ssl_key', scope: 'group', type: 'path', default: '', doc: 'PEM private key for `ssl_cert`.' },
+  { key: 'ssl_ca', scope: 'group', type: 'path', default: '', doc: 'PEM CA bundle sent with the certificate (optional).' },
+  { key: 'root', scope: 'group', type: 'path', default: '', doc: 'http: directory of static files served before the handler (which then answers only what no file matches; 404 without a handler).' },
+  { key: 'header_timeout', scope: 'group', type: 'number', default: 10, min: 0.1, max: 3600, doc: 'http/websocket: seconds for a request\'s headers to arrive before the connection is closed (slowloris).' },
+  { key: 'idle_timeout', scope: 'group', type: 'number', default: 60, min: 0.1, max: 86400, doc: 'http: seconds an idle keep-alive connection is kept open.' },
+  { key: 'permessage_deflate', scope: 'group', type: 'bool', default: false, doc: 'websocket: offer permessage-deflate compression.' },
 ];
 
 export function findKey(scope: Scope, key: string): KeySpec | undefined {

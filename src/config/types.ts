@@ -11,6 +11,13 @@ export interface GroupConfig {
   reloadable: boolean;
   maxPackageSize: number;
   maxSendBufferSize: number;
+  /** TLS files (absolute paths), or null for a plain listener. */
+  tls: { cert: string; key: string; ca: string | null } | null;
+  /** http: static files directory (absolute), or null. */
+  root: string | null;
+  headerTimeout: number;
+  idleTimeout: number;
+  permessageDeflate: boolean;
 }
 
 export interface LoomConfig {

@@ -21,6 +21,25 @@ export interface Worker {
   /** Live server connections of this process, by connection id. */
   readonly connections: Map<number, Connection>;
   readonly timers: Timers;
+  /** An async client: 'tcp://', 'text://', 'frame://', 'ws://', 'wss://', 'udp://', 'NAME://' (custom). */
+  connect(url: string, opts?: ConnectOptions): AsyncConnection;
+}
+
+export interface ConnectOptions {
+  /** Seconds between reconnect attempts after a failed connect or a passive close; 0: never. */
+  reconnectInterval?: number;
+  /** Seconds a connect may take before it fails (onError, then reconnect if set). */
+  timeout?: number;
+  /** TLS for stream protocols (tls:// is tcp over TLS): true, or tls.connect options. */
+  tls?: boolean | Record<string, unknown>;
+}
+
+/** A client connection: the Connection API plus its own state and callbacks. */
+export interface AsyncConnection extends Connection {
+  readonly state: 'connecting' | 'established' | 'closing' | 'closed';
+  onConnect?: (conn: AsyncConnection) => unknown;
+  /** Reconnect now, or after `afterSeconds`. */
+  reconnect(afterSeconds?: number): void;
 }
 
 export interface Connection {
@@ -57,6 +76,8 @@ export interface Handler {
   onError?(conn: Connection, err: Error): unknown;
   onBufferFull?(conn: Connection): unknown;
   onBufferDrain?(conn: Connection): unknown;
+  /** websocket listeners: the handshake request (path, query, headers); throw or return false to refuse. */
+  onWebSocketConnect?(conn: Connection, request: unknown): unknown;
 }
 
 /** A custom protocol module (handlers_dir/protocols/NAME.js): Workerman's contract. */

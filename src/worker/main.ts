@@ -16,6 +16,10 @@ import { newStats } from './stats.js';
 import { WorkerTimers } from './timers.js';
 import { attachUdp } from './udp.js';
 import { Balancer } from './balance.js';
+import { connect } from './client.js';
+import { createServer as createTlsServer } from 'node:tls';
+import { attachHttp, createWebServer, tlsOptions } from '../http/server.js';
+import { attachWebSocket } from '../http/websocket.js';
 import { describeLoadError, waitForQuiet } from './lifecycle.js';
 
 /** Handles the kernel gives the master; received here as raw libuv handles. */
@@ -63,7 +67,10 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
 
   const connections = new Map<number, Connection>();
   const timers = new WorkerTimers(guard);
-  const worker: Worker = { id: init.workerId, name: group.name, count: group.count, pid: process.pid, connections, timers };
+  const worker: Worker = {
+    id: init.workerId, name: group.name, count: group.count, pid: process.pid, connections, timers,
+    connect: (url, opts) => connect(url, opts ?? {}, { guard, stats, log, handlersDir: init.handlersDir, worker }),
+  };
   let nextId = 1;
   const ctx: ListenerContext = {
     url: group.listen?.url ?? '',
@@ -100,7 +107,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
         if (process.connected) process.send!(m, h as never, undefined, () => done?.());
       });
       balancer_ = balancer;
-      server = await listenStream(handle, group, (socket) => {
+      server = await listenStream(handle, group, ctx, (socket) => {
         if (balancer.handOff(socket)) return;
         socket.resume();
         new StreamConnection(socket, ctx);
@@ -172,7 +179,8 @@ async function loadProtocol(handlersDir: string, group: GroupConfig): Promise<Pr
   const name = group.listen?.protocol ?? 'tcp';
   const builtin = BUILTIN[name];
   if (builtin) return builtin;
-  if (name === 'udp') return BUILTIN.tcp;
+  // udp, http and websocket do their own framing: the raw codec is only a placeholder.
+  if (name === 'udp' || name === 'http' || name === 'websocket') return BUILTIN.tcp;
   const file = findProtocolFile(handlersDir, name);
   if (!file) throw new Error(`LOOM_ERR_PROTOCOL no protocol module ${name} in ${handlersDir}/protocols`);
   let mod: Record<string, unknown>;
@@ -187,14 +195,31 @@ async function loadProtocol(handlersDir: string, group: GroupConfig): Promise<Pr
   return mod as unknown as ProtocolModule;
 }
 
-function listenStream(handle: RawHandle, group: GroupConfig, onConnection: (s: Socket) => void): Promise<Server> {
-  return new Promise((resolve, reject) => {
+function listenStream(handle: RawHandle, group: GroupConfig, ctx: ListenerContext, onConnection: (s: Socket) => void): Promise<Server> {
+  const listen = group.listen!;
+  let server: Server;
+  if (listen.protocol === 'http' || listen.protocol === 'websocket') {
+    const web = createWebServer(group);
+    if (listen.protocol === 'http') attachHttp(web, ctx, group);
+    else attachWebSocket(web, ctx, group);
+    server = web;
+  } else if (group.tls) {
+    // TLS text/frame/tcp/custom: connections are handed over only after the handshake, so
+    // they are not balanced by hand-off (worker/balance.ts); the handshake cost spreads them.
+    server = createTlsServer(tlsOptions(group)!, (socket) => {
+      socket.setNoDelay(true);
+      new StreamConnection(socket, ctx);
+    });
+    server.on('tlsClientError', () => { ctx.stats.badPackets++; });
+  } else {
     // Paused: a connection handed to a sibling must not have a byte read here.
-    const server = createServer({ noDelay: true, pauseOnConnect: true }, onConnection);
-    server.once('error', (err) => reject(new Error(`LOOM_ERR_BIND ${group.listen!.url}: ${err.message}`)));
+    server = createServer({ noDelay: true, pauseOnConnect: true }, onConnection);
+  }
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`LOOM_ERR_BIND ${listen.url}: ${err.message}`)));
     const onListening = () => resolve(server);
     // A TCP handle is adopted as is; a unix socket handle through its fd (as node:cluster does).
-    if (group.listen!.transport === 'unix') server.listen({ fd: handle.fd }, onListening);
+    if (listen.transport === 'unix') server.listen({ fd: handle.fd }, onListening);
     else server.listen(handle as never, onListening);
   });
 }

@@ -1,0 +1,150 @@
+// http:// listeners (and https:// with ssl_cert/ssl_key), on Node's own http server and its
+// llhttp parser: keep-alive, pipelining (answered in order), HEAD, header and idle timeouts.
+// Static files under `root` are tried first; the handler answers the rest.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttps, Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { GroupConfig } from '../config/types.js';
+import type { ListenerContext } from '../worker/context.js';
+import { HttpConnection, HttpSocket } from './connection.js';
+import { buildRequest } from './request.js';
+import { serveStatic } from './static.js';
+
+/** TLS options from ssl_cert/ssl_key/ssl_ca, read now: a reload re-reads them. */
+export function tlsOptions(group: GroupConfig): { cert: Buffer; key: Buffer; ca?: Buffer } | null {
+  if (!group.tls) return null;
+  return {
+    cert: readFileSync(group.tls.cert),
+    key: readFileSync(group.tls.key),
+    ...(group.tls.ca ? { ca: readFileSync(group.tls.ca) } : {}),
+  };
+}
+
+/** An http(s) server with the group's timeouts, not yet listening. */
+export function createWebServer(group: GroupConfig): Server {
+  const options: ServerOptions = {
+    headersTimeout: group.headerTimeout * 1000,
+    requestTimeout: Math.max(group.headerTimeout * 1000, 300_000),
+    keepAliveTimeout: group.idleTimeout * 1000,
+    // How often the timeouts above are checked (Node's default, 30 s, lets slowloris linger).
+    connectionsCheckingInterval: Math.min(1000, group.headerTimeout * 1000),
+    noDelay: true,
+  };
+  const tls = tlsOptions(group);
+  return tls ? createHttps({ ...options, ...tls }) : createHttp(options);
+}
+
+const sockets = new WeakMap<Socket, HttpSocket>();
+
+/** Tracks TCP connections of a web server in ctx.connections (status, graceful stop). */
+export function trackSockets(server: Server, ctx: ListenerContext): void {
+  server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
+    const entry = new HttpSocket(ctx.nextConnectionId(), socket, ctx);
+    sockets.set(socket, entry);
+    ctx.connections.set(entry.id, entry);
+    ctx.stats.connections++;
+    ctx.stats.totalConnections++;
+    socket.once('close', () => {
+      ctx.connections.delete(entry.id);
+      ctx.stats.connections--;
+      ctx.stats.bytesIn += socket.bytesRead;
+      ctx.stats.bytesOut += socket.bytesWritten;
+    });
+  });
+  server.on('tlsClientError', () => { ctx.stats.badPackets++; });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Malformed requests and header timeouts: count, answer if possible, close.
+    if (err.code !== 'ECONNRESET') ctx.stats.badPackets++;
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+    socket.destroy();
+  });
+}
+
+export function socketEntry(socket: Socket): HttpSocket | undefined {
+  return sockets.get(socket);
+}
+
+/** Serves http:// requests: static files first, then the handler's onMessage(conn, request). */
+export function attachHttp(server: Server, ctx: ListenerContext, group: GroupConfig): void {
+  trackSockets(server, ctx);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const entry = sockets.get(req.socket);
+    if (entry) {
+      entry.inFlight++;
+      res.once('close', () => entry.answered());
+    }
+    void handle(req, res, ctx, group, entry);
+  });
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, group: GroupConfig, entry: HttpSocket | undefined): Promise<void> {
+  if (group.root && (req.method === 'GET' || req.method === 'HEAD')) {
+    try {
+      if (await serveStatic(group.root, req, res)) return;
+    } catch (err) {
+      ctx.log.warn(`static file for ${req.url}: ${(err as Error).message}`);
+      if (!res.headersSent) { res.statusCode = 500; res.end(); }
+      return;
+    }
+  }
+  const body = await readBody(req, ctx.maxPackageSize);
+  if (body === null) {
+    ctx.stats.badPackets++;
+    res.shouldKeepAlive = false;
+    res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+    res.end('Payload Too Large\n');
+    return;
+  }
+  const fn = ctx.handler.onMessage;
+  if (!fn) {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('Not Found\n');
+    return;
+  }
+  ctx.stats.totalRequests++;
+  const conn = new HttpConnection(entry?.id ?? 0, res, ctx, entry?.data ?? {});
+  const answer500 = () => {
+    if (!conn.answered && !res.destroyed) { res.statusCode = 500; res.end('Internal Server Error\n'); }
+  };
+  let result: unknown;
+  try {
+    result = fn.call(ctx.handler, conn, buildRequest(req, body));
+  } catch (err) {
+    ctx.guard.report('onMessage', err);
+    answer500();
+    return;
+  }
+  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    // Through the guard, so a rejection is logged with file:line and counted like any other.
+    ctx.guard.call('onMessage', () => result, undefined);
+    (result as PromiseLike<unknown>).then(undefined, answer500);
+  }
+}
+
+/** The request body, or null when it exceeds max_package_size (then nothing more is read). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) return Promise.resolve(null);
+  if (!req.headers['content-length'] && !req.headers['transfer-encoding']) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) { req.removeAllListeners('data'); req.pause(); resolve(null); return; }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.once('error', () => resolve(null));
+  });
+}
+
+/** An http listener's 404/426 for requests a websocket listener does not serve. */
+export function upgradeRequired(res: ServerResponse): void {
+  res.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
+  res.end('Upgrade Required\n');
+}

@@ -1,0 +1,129 @@
+// websocket:// listeners with the `ws` client: text, binary, big messages and 1009,
+// fragments, ping/pong, closing both ways, refusal, permessage-deflate.
+import t from 'tap';
+import WebSocket from 'ws';
+import { freePort, sandbox, startDaemon, statusJson, waitFor } from '../helpers/loom';
+
+const HANDLER = `module.exports = {
+  onWebSocketConnect(conn, req) {
+    if (req.query.token === 'bad') return false;
+    if (req.path === '/throw') throw new Error('refused');
+    conn.data.path = req.path;
+    conn.data.agent = req.headers['x-agent'];
+  },
+  onMessage(conn, data) {
+    if (data === 'who') return conn.send(conn.data.path + ' ' + conn.data.agent + ' ' + conn.remotePort);
+    if (data === 'bye') return conn.close();
+    if (typeof data === 'string') return conn.send('text:' + data.length + ':' + data.slice(0, 20));
+    conn.send(data);
+  },
+};
+`;
+
+function open(url: string, opts: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, opts);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function next(ws: WebSocket): Promise<{ data: Buffer; binary: boolean }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no message')), 10000);
+    ws.once('message', (data: Buffer, binary: boolean) => { clearTimeout(timer); resolve({ data, binary }); });
+  });
+}
+
+function closed(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => ws.once('close', (code: number) => resolve(code)));
+}
+
+t.test('websocket listener', async (t) => {
+  const [port, small, deflate] = [await freePort(), await freePort(), await freePort()];
+  const sb = sandbox({
+    groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nmax_package_size = 16777216\nmax_send_buffer_size = 33554432\n\n` +
+      `[small]\nlisten = ws://127.0.0.1:${small}\nhandler = ws.js\nmax_package_size = 1024\n\n` +
+      `[deflate]\nlisten = ws://127.0.0.1:${deflate}\nhandler = ws.js\npermessage_deflate = true\n`,
+    global: 'watch = false',
+    files: { 'ws.js': HANDLER },
+  });
+  await startDaemon(t, sb);
+  const url = `ws://127.0.0.1:${port}`;
+
+  const ws = await open(`${url}/room/1?x=2`, { headers: { 'x-agent': 'tap' } });
+  ws.send('who');
+  const who = await next(ws);
+  t.equal(who.data.toString(), `/room/1 tap ${(ws as unknown as { _socket: { localPort: number } })._socket.localPort}`, 'handshake path, headers and remote port reach the handler');
+  t.equal(who.binary, false, 'a string goes out as a text frame');
+
+  ws.send('hello');
+  t.equal((await next(ws)).data.toString(), 'text:5:hello');
+  ws.send(Buffer.from([0, 1, 2, 255]));
+  const bin = await next(ws);
+  t.equal(bin.binary, true, 'a Buffer goes out as a binary frame');
+  t.same([...bin.data], [0, 1, 2, 255]);
+
+  // Fragmented message: three frames, one message.
+  ws.send('frag', { fin: false });
+  ws.send('ment', { fin: false });
+  ws.send('ed', { fin: true });
+  t.equal((await next(ws)).data.toString(), 'text:10:fragmented');
+
+  // 10 MB when allowed.
+  const ten = Buffer.alloc(10 * 1024 * 1024, 7);
+  ws.send(ten);
+  const echoed = await next(ws);
+  t.equal(echoed.data.length, ten.length, '10 MB binary message round trip');
+  t.ok(echoed.data.equals(ten));
+
+  // ping → pong from the server.
+  const pong = new Promise<Buffer>((resolve) => ws.once('pong', resolve));
+  ws.ping('are-you-there');
+  t.equal((await pong).toString(), 'are-you-there', 'pong answers ping');
+
+  // Server-side close.
+  const byServer = closed(ws);
+  ws.send('bye');
+  t.equal(await byServer, 1000, 'closed by the server with 1000');
+
+  // Client-side close.
+  const ws2 = await open(url);
+  const c2 = closed(ws2);
+  ws2.close(1000, 'done');
+  t.equal(await c2, 1000, 'clean close from the client');
+
+  // Over max_package_size: 1009.
+  const ws3 = await open(`ws://127.0.0.1:${small}/`);
+  const c3 = closed(ws3);
+  ws3.send('x'.repeat(2000));
+  t.equal(await c3, 1009, 'message too big: 1009');
+  const ws4 = await open(`ws://127.0.0.1:${small}/`);
+  ws4.send('small');
+  t.equal((await next(ws4)).data.toString(), 'text:5:small', 'the worker still serves');
+  ws4.close();
+
+  // Refusal in onWebSocketConnect: returning false, and throwing.
+  await t.rejects(open(`${url}/?token=bad`), /403/, 'return false refuses with 403');
+  await t.rejects(open(`${url}/throw`), /403/, 'a throw refuses with 403');
+
+  // A plain HTTP request: 426.
+  const plain = await fetch(`http://127.0.0.1:${port}/`);
+  t.equal(plain.status, 426);
+
+  // permessage-deflate: negotiated only where enabled.
+  const d = await open(`ws://127.0.0.1:${deflate}/`, { perMessageDeflate: true });
+  t.match(d.extensions, /permessage-deflate/, 'negotiated when enabled');
+  d.send('z'.repeat(5000));
+  t.equal((await next(d)).data.toString(), 'text:5000:zzzzzzzzzzzzzzzzzzzz');
+  d.close();
+  const nd = await open(`${url}/`, { perMessageDeflate: true });
+  t.equal(nd.extensions, '', 'not negotiated when disabled');
+  nd.close();
+
+  const s = await waitFor(async () => {
+    const st = await statusJson(sb);
+    return st.processes.find((p) => p.group === 'small' && p.badPackets === 1) ? st : null;
+  }, 'the oversize message to be counted');
+  t.ok(s);
+});
