@@ -1,51 +1,75 @@
-// The request object an HTTP handler's onMessage(conn, request) receives.
+// The request object an HTTP handler's onMessage(conn, request) receives. Query, cookies and
+// the body text are worked out only when the handler reads them: most handlers read few.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
-export interface HttpRequest {
-  method: string;
+export class HttpRequest {
+  readonly method: string;
   /** As sent: path and query string. */
-  url: string;
-  path: string;
-  query: Record<string, string | string[]>;
-  headers: IncomingHttpHeaders;
-  cookies: Record<string, string>;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private query_?: Record<string, string | string[]>;
+  private cookies_?: Record<string, string>;
+  private path_?: string;
+
+  constructor(req: IncomingMessage, readonly rawBody: Buffer) {
+    this.method = req.method ?? 'GET';
+    this.url = req.url ?? '/';
+    this.headers = req.headers;
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+    this.remotePort = req.socket.remotePort ?? 0;
+  }
+
+  /** The path, percent-decoded once. */
+  get path(): string {
+    if (this.path_ === undefined) {
+      const q = this.url.indexOf('?');
+      const raw = q >= 0 ? this.url.slice(0, q) : this.url;
+      try { this.path_ = decodeURIComponent(raw); } catch { this.path_ = raw; }
+    }
+    return this.path_;
+  }
+
+  /** Query parameters; a repeated name gives an array. */
+  get query(): Record<string, string | string[]> {
+    if (this.query_ === undefined) {
+      const out: Record<string, string | string[]> = {};
+      const q = this.url.indexOf('?');
+      if (q >= 0) {
+        for (const [k, v] of new URLSearchParams(this.url.slice(q + 1))) {
+          const prev = out[k];
+          out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+        }
+      }
+      this.query_ = out;
+    }
+    return this.query_;
+  }
+
+  get cookies(): Record<string, string> {
+    if (this.cookies_ === undefined) this.cookies_ = parseCookies(this.headers.cookie);
+    return this.cookies_;
+  }
+
   /** The body as UTF-8 text ('' when none); `rawBody` has the bytes. */
-  body: string;
-  rawBody: Buffer;
+  get body(): string {
+    return this.rawBody.toString('utf8');
+  }
+
   /** The body parsed as JSON; undefined when it is not JSON. */
-  json(): unknown;
-  remoteAddress: string;
-  remotePort: number;
+  json(): unknown {
+    try { return JSON.parse(this.body) as unknown; } catch { return undefined; }
+  }
+
+  /** What JSON.stringify and console.log show: the fields, not the getters' machinery. */
+  toJSON(): Record<string, unknown> {
+    return { method: this.method, url: this.url, path: this.path, query: this.query, headers: this.headers, cookies: this.cookies, body: this.body, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
+  }
 }
 
 export function buildRequest(req: IncomingMessage, rawBody: Buffer): HttpRequest {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const query: Record<string, string | string[]> = {};
-  if (q >= 0) {
-    for (const [k, v] of new URLSearchParams(url.slice(q + 1))) {
-      const prev = query[k];
-      query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-    }
-  }
-  let path = q >= 0 ? url.slice(0, q) : url;
-  try { path = decodeURIComponent(path); } catch { /* keep it as sent */ }
-  const body = rawBody.toString('utf8');
-  return {
-    method: req.method ?? 'GET',
-    url,
-    path,
-    query,
-    headers: req.headers,
-    cookies: parseCookies(req.headers.cookie),
-    body,
-    rawBody,
-    json() {
-      try { return JSON.parse(body) as unknown; } catch { return undefined; }
-    },
-    remoteAddress: req.socket.remoteAddress ?? '',
-    remotePort: req.socket.remotePort ?? 0,
-  };
+  return new HttpRequest(req, rawBody);
 }
 
 function parseCookies(header: string | undefined): Record<string, string> {

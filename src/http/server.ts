@@ -77,28 +77,40 @@ export function attachHttp(server: Server, ctx: ListenerContext, group: GroupCon
       entry.inFlight++;
       res.once('close', () => entry.answered());
     }
-    void handle(req, res, ctx, group, entry);
+    handle(req, res, ctx, group, entry);
   });
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, group: GroupConfig, entry: HttpSocket | undefined): Promise<void> {
+/** Static files first (GET/HEAD with root), then the body, then the handler. */
+function handle(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, group: GroupConfig, entry: HttpSocket | undefined): void {
   if (group.root && (req.method === 'GET' || req.method === 'HEAD')) {
-    try {
-      if (await serveStatic(group.root, req, res)) return;
-    } catch (err) {
-      ctx.log.warn(`static file for ${req.url}: ${(err as Error).message}`);
-      if (!res.headersSent) { res.statusCode = 500; res.end(); }
-      return;
-    }
+    serveStatic(group.root, req, res).then(
+      (served) => { if (!served) withBody(req, res, ctx, entry); },
+      (err: Error) => {
+        ctx.log.warn(`static file for ${req.url}: ${err.message}`);
+        if (!res.headersSent) { res.statusCode = 500; res.end(); }
+      },
+    );
+    return;
   }
-  const body = await readBody(req, ctx.maxPackageSize);
-  if (body === null) {
+  withBody(req, res, ctx, entry);
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+function withBody(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, entry: HttpSocket | undefined): void {
+  // Most requests have no body: answer them without a promise in between.
+  if (!req.headers['content-length'] && !req.headers['transfer-encoding']) return dispatch(req, res, ctx, entry, NO_BODY);
+  void readBody(req, ctx.maxPackageSize).then((body) => {
+    if (body !== null) return dispatch(req, res, ctx, entry, body);
     ctx.stats.badPackets++;
     res.shouldKeepAlive = false;
     res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
     res.end('Payload Too Large\n');
-    return;
-  }
+  });
+}
+
+function dispatch(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, entry: HttpSocket | undefined, body: Buffer): void {
   const fn = ctx.handler.onMessage;
   if (!fn) {
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
@@ -129,7 +141,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: ListenerCo
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > max) return Promise.resolve(null);
-  if (!req.headers['content-length'] && !req.headers['transfer-encoding']) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
