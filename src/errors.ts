@@ -18,6 +18,9 @@ export const codes = {
   LOOM_ERR_WORKER_START: 'a worker failed to start',
   LOOM_ERR_STOP_TIMEOUT: 'stop timed out',
   LOOM_ERR_CONTROL: 'control socket failure',
+  LOOM_ERR_CONNECT_URL: 'worker.connect(): bad URL or protocol',
+  LOOM_ERR_CONNECT_FAILED: 'worker.connect(): the connection could not be made',
+  LOOM_ERR_CONNECT_TIMEOUT: 'worker.connect(): no connection within the timeout',
 } as const;
 
 export type LoomErrorCode = keyof typeof codes;

@@ -12,6 +12,9 @@ import type { ListenerContext } from '../worker/context.js';
 import { buildRequest } from './request.js';
 import { socketEntry, trackSockets, upgradeRequired } from './server.js';
 
+/** Below this many buffered bytes a send counts as sent (as on stream connections). */
+const QUEUED_BYTES = 16384;
+
 export class WsConnection implements Connection {
   readonly protocol = 'websocket';
   readonly remoteAddress: string;
@@ -55,7 +58,8 @@ export class WsConnection implements Connection {
       this.bufferFull = true;
       ctx.guard.call('onBufferFull', this.onBufferFull ?? ctx.handler.onBufferFull, ctx.handler, this);
     }
-    return ws.bufferedAmount === 0 ? true : null;
+    // Over TLS bytes are always momentarily buffered: 'queued' means a real backlog.
+    return ws.bufferedAmount < QUEUED_BYTES ? true : null;
   }
 
   private sent(): void {

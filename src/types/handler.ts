@@ -21,7 +21,12 @@ export interface Worker {
   /** Live server connections of this process, by connection id. */
   readonly connections: Map<number, Connection>;
   readonly timers: Timers;
-  /** An async client: 'tcp://', 'text://', 'frame://', 'ws://', 'wss://', 'udp://', 'NAME://' (custom). */
+  /**
+   * An async client: 'tcp://', 'text://', 'frame://', 'tls://' (tcp over TLS), 'ws://', 'wss://',
+   * 'udp://', 'NAME://' (custom protocol from handlers_dir/protocols), 'text+unix:///path'.
+   * Returns at once; connecting starts on the next turn of the event loop, so set the
+   * callbacks first. A bad URL or an unknown protocol throws (LOOM_ERR_CONNECT_URL).
+   */
   connect(url: string, opts?: ConnectOptions): AsyncConnection;
 }
 
@@ -34,11 +39,17 @@ export interface ConnectOptions {
   tls?: boolean | Record<string, unknown>;
 }
 
-/** A client connection: the Connection API plus its own state and callbacks. */
+/**
+ * A client connection: the Connection API plus its own state and callbacks. A failed connect
+ * calls onError (LOOM_ERR_CONNECT_FAILED or LOOM_ERR_CONNECT_TIMEOUT), then onClose. send()
+ * before the connection is up (or while a reconnect is due) queues and returns null, up to
+ * maxSendBufferSize bytes (then false); the queue goes out before onConnect runs. close() and
+ * destroy() never reconnect.
+ */
 export interface AsyncConnection extends Connection {
   readonly state: 'connecting' | 'established' | 'closing' | 'closed';
   onConnect?: (conn: AsyncConnection) => unknown;
-  /** Reconnect now, or after `afterSeconds`. */
+  /** Reconnect now, or after `afterSeconds`; on a live connection, drops it first. Undoes close(). */
   reconnect(afterSeconds?: number): void;
 }
 

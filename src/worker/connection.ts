@@ -1,9 +1,14 @@
-// A server-side stream connection (TCP or unix socket): framing of inbound bytes through the
-// listener's protocol, the send buffer policy of DESIGN.md, and the handler callbacks.
+// Stream connections (TCP, TLS or unix socket): framing of inbound bytes through a protocol
+// module, the send buffer policy of DESIGN.md, and the handler callbacks. StreamBase holds
+// what server connections (StreamConnection, below) and async clients (client.ts) share; a
+// client attaches a fresh socket on every (re)connect.
 import type { Socket } from 'node:net';
 import { LoomError } from '../errors.js';
-import type { Connection, Message, Worker } from '../types/handler.js';
+import type { Logger } from '../log/logger.js';
+import type { Connection, Handler, Message, ProtocolModule, Worker } from '../types/handler.js';
 import type { ListenerContext } from './context.js';
+import type { Guard } from './guard.js';
+import type { WorkerStats } from './stats.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Corked replies past this many bytes are flushed at once. */
@@ -11,48 +16,63 @@ const CORK_FLUSH_BYTES = 16384;
 
 type Callback<A extends unknown[]> = ((...args: A) => unknown) | undefined;
 
-export class StreamConnection implements Connection {
-  readonly id: number;
-  readonly protocol: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly worker: Worker;
+/** What framing needs: a listener's context, or a client's own (with an empty handler). */
+export interface StreamContext {
+  /** The listen or connect URL, for log lines. */
+  url: string;
+  protocol: ProtocolModule;
+  /** Callbacks used when the connection sets none of its own ({} for clients). */
+  handler: Handler;
+  guard: Guard;
+  stats: WorkerStats;
+  log: Logger;
+}
+
+export abstract class StreamBase implements Connection {
   readonly createdAt = Date.now();
+  remoteAddress = '';
+  remotePort = 0;
   data: Record<string, unknown> = {};
-  maxSendBufferSize: number;
-  maxPackageSize: number;
   onMessage?: (conn: Connection, data: Message) => unknown;
   onClose?: (conn: Connection) => unknown;
   onError?: (conn: Connection, err: Error) => unknown;
   onBufferFull?: (conn: Connection) => unknown;
   onBufferDrain?: (conn: Connection) => unknown;
 
+  /** The current socket; a client's changes on every (re)connect. */
+  socket!: Socket;
   /** Bytes received but not yet a whole packet. */
   private recv: Buffer | null = null;
   private paused = false;
-  private closing = false;
-  private closed = false;
-  private bufferFull = false;
+  protected closing = false;
+  protected closed = false;
+  protected bufferFull = false;
 
-  constructor(readonly socket: Socket, private readonly ctx: ListenerContext) {
-    this.id = ctx.nextConnectionId();
-    this.protocol = ctx.protocolName;
-    this.worker = ctx.worker;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.maxSendBufferSize = ctx.maxSendBufferSize;
-    this.maxPackageSize = ctx.maxPackageSize;
-    ctx.connections.set(this.id, this);
-    ctx.stats.connections++;
-    ctx.stats.totalConnections++;
+  constructor(
+    readonly id: number,
+    readonly protocol: string,
+    readonly worker: Worker,
+    public maxSendBufferSize: number,
+    public maxPackageSize: number,
+    protected readonly ctx: StreamContext,
+  ) {}
+
+  /** Takes a socket: its bytes become messages of this connection. */
+  protected attach(socket: Socket): void {
+    this.socket = socket;
+    this.recv = null;
+    this.closing = false;
+    this.closed = false;
+    if (socket.remoteAddress) this.remoteAddress = socket.remoteAddress;
+    if (socket.remotePort) this.remotePort = socket.remotePort;
+    if (this.paused) socket.pause();
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('drain', () => this.drained());
-    socket.on('error', (err) => this.call('onError', this.onError ?? ctx.handler.onError, err));
-    socket.on('close', () => this.closed_());
-    ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, this);
+    socket.on('error', (err) => this.socketError(socket, err));
+    socket.on('close', () => this.socketClosed(socket));
   }
 
-  get state(): 'established' | 'closing' | 'closed' {
+  get state(): 'connecting' | 'established' | 'closing' | 'closed' {
     return this.closed ? 'closed' : this.closing ? 'closing' : 'established';
   }
 
@@ -63,22 +83,12 @@ export class StreamConnection implements Connection {
       return false;
     }
     if (socket.writableLength >= this.maxSendBufferSize) {
-      ctx.stats.sendFailures++;
-      this.call('onError', this.onError ?? ctx.handler.onError, new LoomError('LOOM_ERR_SEND_BUFFER_FULL', `send buffer of connection ${this.id} is full (${this.maxSendBufferSize} bytes); data dropped`));
+      this.refuse();
       return false;
     }
-    let payload: unknown = data;
-    if (!raw) {
-      try {
-        payload = ctx.protocol.encode(data, this);
-      } catch (err) {
-        ctx.stats.sendFailures++;
-        ctx.guard.report(`${this.protocol} encode`, err);
-        return false;
-      }
-    }
-    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) payload = String(payload);
-    let belowMark = socket.write(payload as string | Uint8Array, this.bufferFull ? this.afterFlush : undefined);
+    const payload = this.encode(data, raw);
+    if (payload === null) return false;
+    let belowMark = socket.write(payload, this.bufferFull ? this.afterFlush : undefined);
     if (socket.writableCorked && socket.writableLength >= Math.min(CORK_FLUSH_BYTES, this.maxSendBufferSize)) {
       // A big reply inside a corked batch goes to the kernel now: only what the kernel cannot
       // take counts against max_send_buffer_size.
@@ -87,8 +97,7 @@ export class StreamConnection implements Connection {
       belowMark = !socket.writableNeedDrain;
     }
     if (!this.bufferFull && socket.writableLength >= this.maxSendBufferSize) {
-      this.bufferFull = true;
-      this.call('onBufferFull', this.onBufferFull ?? ctx.handler.onBufferFull);
+      this.full();
       // The stream emits 'drain' only when a write went over its own high-water mark (16 kB);
       // below that, an empty write's callback tells when everything before it is flushed.
       if (!socket.writableNeedDrain && socket.writable && !this.closing) socket.write(EMPTY, this.afterFlush);
@@ -99,8 +108,34 @@ export class StreamConnection implements Connection {
     return belowMark ? true : null;
   }
 
+  /** The wire form of data through the protocol (raw: as is); null when encode() threw. */
+  protected encode(data: unknown, raw: boolean): string | Uint8Array | null {
+    let payload: unknown = data;
+    if (!raw) {
+      try {
+        payload = this.ctx.protocol.encode(data, this);
+      } catch (err) {
+        this.ctx.stats.sendFailures++;
+        this.ctx.guard.report(`${this.protocol} encode`, err);
+        return null;
+      }
+    }
+    return typeof payload === 'string' || payload instanceof Uint8Array ? payload : String(payload);
+  }
+
+  /** A send refused because the buffer is full: counted, and onError told. */
+  protected refuse(): void {
+    this.ctx.stats.sendFailures++;
+    this.call('onError', this.onError ?? this.ctx.handler.onError, new LoomError('LOOM_ERR_SEND_BUFFER_FULL', `send buffer of connection ${this.id} is full (${this.maxSendBufferSize} bytes); data dropped`));
+  }
+
+  protected full(): void {
+    this.bufferFull = true;
+    this.call('onBufferFull', this.onBufferFull ?? this.ctx.handler.onBufferFull);
+  }
+
   /** Callback of writes made while the buffer is full: drained once nothing is left queued. */
-  private readonly afterFlush = (err?: Error | null): void => {
+  protected readonly afterFlush = (err?: Error | null): void => {
     if (!err && this.socket.writableLength === 0) this.drained();
   };
 
@@ -114,18 +149,24 @@ export class StreamConnection implements Connection {
   }
 
   destroy(): void {
+    this.abort();
+  }
+
+  /** Drops the socket and its unsent bytes (a bad packet does this too). */
+  protected abort(): void {
     this.closing = true;
     this.socket.destroy();
   }
 
   pauseRecv(): void {
     this.paused = true;
-    this.socket.pause();
+    this.socket?.pause();
   }
 
   resumeRecv(): void {
     if (!this.paused) return;
     this.paused = false;
+    if (!this.socket) return;
     this.socket.resume();
     if (this.recv) {
       const rest = this.recv;
@@ -196,30 +237,64 @@ export class StreamConnection implements Connection {
 
   private badPacket(why: string): void {
     this.ctx.stats.badPackets++;
-    this.ctx.log.warn(`LOOM_ERR_BAD_PACKET closed connection ${this.id} from ${this.remoteAddress}:${this.remotePort} on ${this.ctx.url}: ${why}`);
+    this.ctx.log.warn(`LOOM_ERR_BAD_PACKET closed connection ${this.id} ${this.peerDescription()} on ${this.ctx.url}: ${why}`);
     this.recv = null;
-    this.destroy();
+    this.abort();
   }
 
-  private drained(): void {
+  /** "from host:port" for log lines. */
+  protected peerDescription(): string {
+    return `from ${this.remoteAddress}:${this.remotePort}`;
+  }
+
+  protected drained(): void {
     if (!this.bufferFull) return;
     this.bufferFull = false;
     this.call('onBufferDrain', this.onBufferDrain ?? this.ctx.handler.onBufferDrain);
   }
 
-  private closed_(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.recv = null;
-    const { ctx } = this;
-    ctx.connections.delete(this.id);
-    ctx.stats.connections--;
-    ctx.stats.bytesIn += this.socket.bytesRead;
-    ctx.stats.bytesOut += this.socket.bytesWritten;
-    this.call('onClose', this.onClose ?? ctx.handler.onClose);
+  protected socketError(_socket: Socket, err: Error): void {
+    this.call('onError', this.onError ?? this.ctx.handler.onError, err);
   }
 
-  private call<A extends unknown[]>(label: string, fn: Callback<[Connection, ...A]>, ...args: A): void {
+  /** The socket closed: the closed state, the byte counters, onClose. */
+  protected socketClosed(socket: Socket): void {
+    if (socket !== this.socket || this.closed) return;
+    this.closed = true;
+    this.recv = null;
+    this.ctx.stats.bytesIn += socket.bytesRead;
+    this.ctx.stats.bytesOut += socket.bytesWritten;
+    this.detached();
+    this.call('onClose', this.onClose ?? this.ctx.handler.onClose);
+  }
+
+  /** Bookkeeping once the socket is closed, before onClose. */
+  protected abstract detached(): void;
+
+  protected call<A extends unknown[]>(label: string, fn: Callback<[Connection, ...A]>, ...args: A): void {
     this.ctx.guard.call(label, fn as never, this.ctx.handler, this, ...args);
+  }
+}
+
+/** A connection accepted by a listener. */
+export class StreamConnection extends StreamBase {
+  protected declare readonly ctx: ListenerContext;
+
+  constructor(socket: Socket, ctx: ListenerContext) {
+    super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    ctx.connections.set(this.id, this);
+    ctx.stats.connections++;
+    ctx.stats.totalConnections++;
+    this.attach(socket);
+    ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, this);
+  }
+
+  override get state(): 'established' | 'closing' | 'closed' {
+    return this.closed ? 'closed' : this.closing ? 'closing' : 'established';
+  }
+
+  protected detached(): void {
+    this.ctx.connections.delete(this.id);
+    this.ctx.stats.connections--;
   }
 }

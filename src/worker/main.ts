@@ -69,7 +69,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
   const timers = new WorkerTimers(guard);
   const worker: Worker = {
     id: init.workerId, name: group.name, count: group.count, pid: process.pid, connections, timers,
-    connect: (url, opts) => connect(url, opts ?? {}, { guard, stats, log, handlersDir: init.handlersDir, worker }),
+    connect: (url, opts) => connect(url, opts ?? {}, { guard, stats, log, handlersDir: init.handlersDir, worker, nextConnectionId: () => nextId++ }),
   };
   let nextId = 1;
   const ctx: ListenerContext = {
