@@ -1,0 +1,421 @@
+// Shared pieces of the benchmarks in bench/ (run.mjs, idle-memory.mjs): settings from the
+// environment, bounded child processes, free ports, the two servers under test (a Loom daemon
+// in a temporary sandbox and the node:cluster baseline) with their cleanup on success, error
+// and Ctrl+C, and readings from /proc.
+import { fork, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(BENCH, '..');
+// BENCH_LOOM: another bundle to measure (e.g. an experimental build), default dist/loom.cjs.
+export const LOOM = process.env.BENCH_LOOM ? resolve(process.env.BENCH_LOOM) : join(ROOT, 'dist', 'loom.cjs');
+export const HOST = '127.0.0.1';
+
+// ---- settings (environment) ------------------------------------------------------------
+export function envNum(name, def, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    console.error(`bench: ${name}=${raw} is not a number in ${min}..${max}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+// ---- processes ----------------------------------------------------------------------------
+/** Open-file limits of a process, from /proc/PID/limits ('unlimited' as Infinity). */
+export function nofileLimits(pid = 'self') {
+  const text = readFileSync(`/proc/${pid}/limits`, 'latin1');
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
+  const num = (s) => (s === 'unlimited' ? Infinity : Number(s));
+  return m ? { soft: num(m[1]), hard: num(m[2]) } : { soft: Infinity, hard: Infinity };
+}
+
+/**
+ * [cmd, args] that run `cmd args` with at least `nofile` open files allowed. Node cannot
+ * raise its own limit, so when ours is too low the command runs under `bash -c 'ulimit -n'`:
+ * up to `nofile` if permitted (raising the hard limit needs root), else up to the hard limit
+ * (the child checks what it got, from /proc/self/limits).
+ */
+export function withNofile(cmd, args, nofile) {
+  if (!nofile || nofileLimits().soft >= nofile) return [cmd, args];
+  const n = Math.ceil(nofile);
+  return ['bash', ['-c', `ulimit -n ${n} 2>/dev/null || ulimit -Sn ${n} 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"; exec "$0" "$@"`, cmd, ...args]];
+}
+
+/** Runs a command to completion (bounded). */
+export function run(cmd, args, timeoutMs, { nofile = 0 } = {}) {
+  return new Promise((resolveRun) => {
+    const [c, a] = withNofile(cmd, args, nofile);
+    const child = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => { stderr += err.message; });
+    child.on('close', (code, signal) => { clearTimeout(timer); resolveRun({ code: code ?? signal, stdout, stderr }); });
+  });
+}
+
+/**
+ * A node script as a child with an IPC channel, stdout/stderr inherited (fork(); through bash
+ * when the open-file limit must be raised first).
+ */
+export function forkNode(script, args, { nofile = 0 } = {}) {
+  const [c, a] = withNofile(process.execPath, [script, ...args], nofile);
+  if (c === process.execPath) return fork(script, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  return spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+/**
+ * Messages from a child process, awaited by type: next('ready', ms) resolves with the first
+ * unread { t: 'ready' } message; an { t: 'error', message } one, the child's exit, or the
+ * time limit rejects.
+ */
+export class Mailbox {
+  constructor(child, name) {
+    this.name = name;
+    this.inbox = [];
+    this.wake = null;
+    this.exited = new Promise((r) => child.once('exit', (code, sig) => r(sig ?? code)));
+    child.on('message', (m) => { this.inbox.push(m); this.wake?.(); });
+  }
+
+  next(t, ms) {
+    return withTimeout((async () => {
+      for (;;) {
+        const i = this.inbox.findIndex((m) => m?.t === t || m?.t === 'error');
+        if (i >= 0) {
+          const m = this.inbox.splice(i, 1)[0];
+          if (m.t === 'error') throw new Error(`${this.name}: ${m.message}`);
+          return m;
+        }
+        const exit = await Promise.race([new Promise((r) => { this.wake = r; }).then(() => null), this.exited]);
+        if (exit !== null && this.inbox.length === 0) throw new Error(`${this.name} exited (${exit}) before reporting '${t}'`);
+      }
+    })(), ms, `${this.name} to report '${t}'`);
+  }
+}
+
+/** A port free right now on 127.0.0.1: bind port 0 and let the kernel pick. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** One line through the server and back: proves it is a working echo before measuring. */
+export function echoOnce(port) {
+  const probe = 'loom bench probe \u00e9\u4e16';
+  return withTimeout(new Promise((resolveEcho, reject) => {
+    const s = connect({ port, host: HOST });
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('connect', () => s.write(`${probe}\r\n${probe}\n`));
+    s.on('data', (d) => {
+      got += d;
+      if (got.split('\n').length > 2) {
+        s.destroy();
+        if (got === `${probe}\n${probe}\n`) resolveEcho();
+        else reject(new Error(`bad echo from port ${port}: ${JSON.stringify(got)}`));
+      }
+    });
+    s.on('error', reject);
+  }), 5000, `echo probe on port ${port}`);
+}
+
+// ---- /proc ------------------------------------------------------------------------------
+export function treePids(rootPid) {
+  const byParent = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${name}/stat`, 'latin1'); } catch { continue; }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!byParent.has(ppid)) byParent.set(ppid, []);
+    byParent.get(ppid).push(Number(name));
+  }
+  const out = [];
+  const stack = [rootPid];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    stack.push(...(byParent.get(p) ?? []));
+  }
+  return out;
+}
+
+/** CPU seconds (user + system) used so far by the process `rootPid` and its descendants. */
+export function treeCpuSeconds(rootPid) {
+  const USER_HZ = 100; // clock ticks per second of /proc/PID/stat on Linux
+  let ticks = 0;
+  for (const pid of treePids(rootPid)) {
+    let stat;
+    try { stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch { continue; }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]); // utime, stime
+  }
+  return ticks / USER_HZ;
+}
+
+/**
+ * Established TCP connections to local `port` held (as open fds) by each process of the
+ * tree rooted at `rootPid`: Map pid -> count, processes holding none left out.
+ */
+export function establishedByPid(rootPid, port) {
+  const inodes = new Set();
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(file, 'latin1'); } catch { continue; }
+    for (const row of text.split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '01' && f[1].endsWith(`:${hex}`)) inodes.add(f[9]);
+    }
+  }
+  const counts = new Map();
+  for (const pid of treePids(rootPid)) {
+    let n = 0;
+    let fds = [];
+    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      let link = '';
+      try { link = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && inodes.has(m[1])) n++;
+    }
+    if (n > 0) counts.set(pid, n);
+  }
+  return counts;
+}
+
+/**
+ * Established connections on `port` per process of the tree rooted at `rootPid`, as
+ * "a/b/..." (processes holding none are left out): shows how evenly the workers share them.
+ */
+export function connectionSpread(rootPid, port) {
+  return [...establishedByPid(rootPid, port).values()].sort((a, b) => b - a).join('/');
+}
+
+/**
+ * Memory of a process in KiB, from /proc/PID/status: rss (VmRSS) and its parts anon
+ * (RssAnon: heap, stacks, malloc) and file (RssFile: mapped code and files); null if gone.
+ */
+export function memoryKiB(pid) {
+  let text;
+  try { text = readFileSync(`/proc/${pid}/status`, 'latin1'); } catch { return null; }
+  const field = (name) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
+}
+
+// ---- numbers ------------------------------------------------------------------------------
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function fmt(n) {
+  return n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US');
+}
+
+/** Timestamp for result file names: 2026-01-31T12-00-00-000Z. */
+export function stamp(date) {
+  return date.toISOString().replace(/[:.]/g, '-');
+}
+
+// ---- the servers under test, and cleanup ---------------------------------------------------
+/**
+ * The servers and client processes one benchmark started: everything is stopped by
+ * cleanup(), on success, on error and on a signal (see main()).
+ *   workers: processes of each server; nofile: open-file limit the servers need (0: as is).
+ */
+export class Servers {
+  constructor({ workers, loom = LOOM, nofile = 0 }) {
+    this.workers = workers;
+    this.loom = loom;
+    this.nofile = nofile;
+    this.loomConfig = null;
+    this.loomCli = loom;
+    this.loomDir = null;
+    this.baseline = null;
+    this.clients = new Set();
+    /** Set on an error: the Loom sandbox is kept for inspection. */
+    this.failed = false;
+  }
+
+  /** A client child process, killed by cleanup() if still running. */
+  track(child) {
+    this.clients.add(child);
+    child.once('exit', () => this.clients.delete(child));
+    return child;
+  }
+
+  async startLoom(port) {
+    const dir = mkdtempSync(join(tmpdir(), 'loom-bench-'));
+    this.loomDir = dir;
+    mkdirSync(join(dir, 'handlers'));
+    // A private copy of the bundle: start and stop run the same build even if dist/ is rebuilt
+    // meanwhile (the bundle is self-contained).
+    const cli = join(dir, 'loom.cjs');
+    copyFileSync(this.loom, cli);
+    this.loomCli = cli;
+    writeFileSync(join(dir, 'handlers', 'echo.js'), 'module.exports = {\n  onMessage(c, d) { c.send(d); },\n};\n');
+    const config = join(dir, 'config.ini');
+    writeFileSync(config, `[loom]
+name = loombench
+pid_file = ${dir}/loom.pid
+log_file = ${dir}/loom.log
+stdout_file = ${dir}/stdout.log
+handlers_dir = handlers
+watch = false
+stop_timeout = 5
+
+[echo]
+listen = text://${HOST}:${port}
+count = ${this.workers}
+handler = echo.js
+`);
+    const r = await run(process.execPath, [cli, 'start', '-d', '-c', config], 30000, { nofile: this.nofile });
+    // Registered even on failure: a half-started daemon is stopped/killed by cleanup.
+    this.loomConfig = config;
+    if (r.code !== 0) throw new Error(`loom start -d failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+    const pid = Number(readFileSync(join(dir, 'loom.pid'), 'utf8').trim());
+    return { name: 'loom', port, pid, config };
+  }
+
+  /** `loom status --json` of the running sandbox. */
+  async loomStatus() {
+    if (!this.loomConfig) throw new Error('Loom is not running');
+    const r = await run(process.execPath, [this.loomCli, 'status', '--json', '-c', this.loomConfig], 15000);
+    if (r.code !== 0) throw new Error(`loom status failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
+  async stopLoom() {
+    if (this.loomConfig) {
+      const cfg = this.loomConfig;
+      this.loomConfig = null;
+      const stop = await run(process.execPath, [this.loomCli, 'stop', '-c', cfg], 20000);
+      if (stop.code !== 0) {
+        console.error(`bench: loom stop failed (${stop.code}): ${stop.stderr.trim()}; killing`);
+        await run(process.execPath, [this.loomCli, 'kill', '-c', cfg], 10000);
+      }
+    }
+    if (this.loomDir) {
+      if (this.failed) console.error(`bench: Loom sandbox kept for inspection: ${this.loomDir}`);
+      else rmSync(this.loomDir, { recursive: true, force: true });
+      this.loomDir = null;
+    }
+  }
+
+  async startBaseline(port) {
+    const child = forkNode(join(BENCH, 'baseline-echo.mjs'), [String(port), String(this.workers)], { nofile: this.nofile });
+    this.baseline = child;
+    const ready = new Promise((resolveReady, reject) => {
+      child.on('message', (m) => { if (m?.t === 'ready') resolveReady(m); });
+      child.once('exit', (code, sig) => reject(new Error(`baseline exited with ${sig ?? code} while starting`)));
+    });
+    const m = await withTimeout(ready, 15000, 'baseline cluster to listen');
+    return { name: 'baseline', port, pid: child.pid, pids: m.pids };
+  }
+
+  async stopBaseline() {
+    const child = this.baseline;
+    this.baseline = null;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Starts a server on a free port and proves it echoes. A port found free can be taken (e.g.
+   * as some client's ephemeral port) before the server binds it: then retry on another.
+   */
+  async startChecked(name, start, stop) {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      try {
+        const server = await start(port);
+        await echoOnce(port);
+        return server;
+      } catch (err) {
+        await stop();
+        if (attempt >= 3) throw err;
+        console.error(`bench: ${name} on port ${port} failed (${err.message}); retrying on another port`);
+      }
+    }
+  }
+
+  startLoomChecked() {
+    return this.startChecked('Loom', (p) => this.startLoom(p), () => this.stopLoom());
+  }
+
+  startBaselineChecked() {
+    return this.startChecked('baseline', (p) => this.startBaseline(p), () => this.stopBaseline());
+  }
+
+  async cleanup() {
+    for (const c of this.clients) c.kill('SIGKILL');
+    this.clients.clear();
+    await this.stopLoom();
+    await this.stopBaseline();
+  }
+}
+
+/**
+ * Runs a benchmark's main(): on SIGINT/SIGTERM/SIGHUP cleans up and exits 130; on an error
+ * prints it, keeps the Loom sandbox and exits 1; always stops every server and client.
+ */
+export async function runMain(servers, main) {
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      if (interrupted) return;
+      interrupted = true;
+      console.error(`bench: ${sig}, cleaning up`);
+      servers.cleanup().finally(() => process.exit(130));
+    });
+  }
+  try {
+    await main();
+  } catch (err) {
+    if (!interrupted) {
+      servers.failed = true;
+      console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    if (!interrupted) await servers.cleanup();
+  }
+}
