@@ -18,6 +18,12 @@ const REPORT_MS = 50;
 const SLACK_MIN = 8;
 const SLACK_RATIO = 0.25;
 
+/**
+ * Hand-offs waiting for the IPC channel (Node passes one handle at a time, each acknowledged):
+ * past this, a burst is accepted here rather than queued, which held memory and latency.
+ */
+const MAX_IN_FLIGHT = 64;
+
 interface RawStream { fd: number }
 
 export class Balancer {
@@ -25,6 +31,7 @@ export class Balancer {
   private minSibling = 0;
   private siblings = 0;
   private reported = 0;
+  private inFlight = 0;
   /** Connections accepted in the current report interval; closes per interval, averaged. */
   private accepted = 0;
   private lastCount = 0;
@@ -50,7 +57,7 @@ export class Balancer {
   /** Hands the (still paused) socket to the master when this worker holds more than its share. */
   handOff(socket: Socket): boolean {
     this.accepted++;
-    if (this.siblings === 0) return false;
+    if (this.siblings === 0 || this.inFlight >= MAX_IN_FLIGHT) return false;
     const slack = Math.max(SLACK_MIN, Math.ceil(this.minSibling * SLACK_RATIO), 2 * this.closeRate);
     if (this.stats.connections < this.minSibling + slack) return false;
     const handle = (socket as unknown as { _handle: RawStream | null })._handle;
@@ -59,7 +66,11 @@ export class Balancer {
     this.minSibling++;
     this.stats.handedOff++;
     // Closing our fd after the send does not end the connection: the master holds a copy.
-    this.send({ t: 'handoff' }, handle, () => socket.destroy());
+    this.inFlight++;
+    this.send({ t: 'handoff' }, handle, () => {
+      this.inFlight--;
+      socket.destroy();
+    });
     return true;
   }
 }

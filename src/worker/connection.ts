@@ -28,11 +28,14 @@ export interface StreamContext {
   log: Logger;
 }
 
+const kConn = Symbol('loom.connection');
+type OwnedSocket = Socket & { [kConn]?: StreamBase };
+
 export abstract class StreamBase implements Connection {
   readonly createdAt = Date.now();
   remoteAddress = '';
   remotePort = 0;
-  data: Record<string, unknown> = {};
+  private data_: Record<string, unknown> | null = null;
   onMessage?: (conn: Connection, data: Message) => unknown;
   onClose?: (conn: Connection) => unknown;
   onError?: (conn: Connection, err: Error) => unknown;
@@ -66,11 +69,19 @@ export abstract class StreamBase implements Connection {
     if (socket.remoteAddress) this.remoteAddress = socket.remoteAddress;
     if (socket.remotePort) this.remotePort = socket.remotePort;
     if (this.paused) socket.pause();
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('drain', () => this.drained());
-    socket.on('error', (err) => this.socketError(socket, err));
-    socket.on('close', () => this.socketClosed(socket));
+    // Shared listeners find their connection on the socket: no closures per connection
+    // (an idle connection's memory is mostly Node's socket; keep Loom's part small).
+    (socket as OwnedSocket)[kConn] = this;
+    socket.on('data', StreamBase.onData);
+    socket.on('drain', StreamBase.onDrain);
+    socket.on('error', StreamBase.onError);
+    socket.on('close', StreamBase.onClose);
   }
+
+  private static onData(this: OwnedSocket, chunk: Buffer): void { this[kConn]!.receive(chunk); }
+  private static onDrain(this: OwnedSocket): void { this[kConn]!.drained(); }
+  private static onError(this: OwnedSocket, err: Error): void { this[kConn]!.socketError(this, err); }
+  private static onClose(this: OwnedSocket): void { this[kConn]!.socketClosed(this); }
 
   get state(): 'connecting' | 'established' | 'closing' | 'closed' {
     return this.closed ? 'closed' : this.closing ? 'closing' : 'established';
@@ -134,10 +145,22 @@ export abstract class StreamBase implements Connection {
     this.call('onBufferFull', this.onBufferFull ?? this.ctx.handler.onBufferFull);
   }
 
+  /** A free object for the handler, made on first use. */
+  get data(): Record<string, unknown> {
+    return (this.data_ ??= {});
+  }
+  set data(v: Record<string, unknown>) {
+    this.data_ = v;
+  }
+
+  private afterFlush_: ((err?: Error | null) => void) | null = null;
+
   /** Callback of writes made while the buffer is full: drained once nothing is left queued. */
-  protected readonly afterFlush = (err?: Error | null): void => {
-    if (!err && this.socket.writableLength === 0) this.drained();
-  };
+  protected get afterFlush(): (err?: Error | null) => void {
+    return (this.afterFlush_ ??= (err) => {
+      if (!err && this.socket.writableLength === 0) this.drained();
+    });
+  }
 
   close(data?: unknown, raw = false): void {
     if (this.closing || this.closed) return;
