@@ -5,30 +5,14 @@
 //
 //   npm run bench                          (builds dist/loom.cjs first)
 //   BENCH_SECONDS=2 BENCH_ROUNDS=1 node bench/run.mjs
-import { fork, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const BENCH = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(BENCH, '..');
-// BENCH_LOOM: another bundle to measure (e.g. an experimental build), default dist/loom.cjs.
-const LOOM = process.env.BENCH_LOOM ? resolve(process.env.BENCH_LOOM) : join(ROOT, 'dist', 'loom.cjs');
-const HOST = '127.0.0.1';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import {
+  BENCH, HOST, LOOM, ROOT, Servers, connectionSpread, envNum, fmt, forkNode, median, runMain, stamp, treeCpuSeconds, withTimeout,
+} from './lib.mjs';
 
 // ---- settings (environment) ------------------------------------------------------------
-function envNum(name, def, min, max) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    console.error(`bench: ${name}=${raw} is not a number in ${min}..${max}`);
-    process.exit(2);
-  }
-  return n;
-}
 const S = {
   rounds: Math.round(envNum('BENCH_ROUNDS', 3, 1, 50)),
   seconds: envNum('BENCH_SECONDS', 5, 0.5, 600),
@@ -52,246 +36,7 @@ if (SCENARIOS.length === 0) {
   process.exit(2);
 }
 
-// ---- resources to clean up ---------------------------------------------------------------
-const live = { loomConfig: null, loomCli: LOOM, loomDir: null, baseline: null, clients: new Set() };
-let failed = false;
-
-async function stopLoom() {
-  if (live.loomConfig) {
-    const cfg = live.loomConfig;
-    live.loomConfig = null;
-    const stop = await run(process.execPath, [live.loomCli, 'stop', '-c', cfg], 20000);
-    if (stop.code !== 0) {
-      console.error(`bench: loom stop failed (${stop.code}): ${stop.stderr.trim()}; killing`);
-      await run(process.execPath, [live.loomCli, 'kill', '-c', cfg], 10000);
-    }
-  }
-  if (live.loomDir) {
-    if (failed) console.error(`bench: Loom sandbox kept for inspection: ${live.loomDir}`);
-    else rmSync(live.loomDir, { recursive: true, force: true });
-    live.loomDir = null;
-  }
-}
-
-async function stopBaseline() {
-  const child = live.baseline;
-  live.baseline = null;
-  if (child && child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
-
-async function cleanup() {
-  for (const c of live.clients) c.kill('SIGKILL');
-  live.clients.clear();
-  await stopLoom();
-  await stopBaseline();
-}
-
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`bench: ${sig}, cleaning up`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
-
-// ---- helpers -------------------------------------------------------------------------------
-/** Runs a command to completion (bounded). */
-function run(cmd, args, timeoutMs) {
-  return new Promise((resolveRun) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => { stderr += err.message; });
-    child.on('close', (code, signal) => { clearTimeout(timer); resolveRun({ code: code ?? signal, stdout, stderr }); });
-  });
-}
-
-/** A port free right now on 127.0.0.1: bind port 0 and let the kernel pick. */
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** One line through the server and back: proves it is a working echo before measuring. */
-function echoOnce(port) {
-  const probe = 'loom bench probe \u00e9\u4e16';
-  return withTimeout(new Promise((resolveEcho, reject) => {
-    const s = connect({ port, host: HOST });
-    let got = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write(`${probe}\r\n${probe}\n`));
-    s.on('data', (d) => {
-      got += d;
-      if (got.split('\n').length > 2) {
-        s.destroy();
-        if (got === `${probe}\n${probe}\n`) resolveEcho();
-        else reject(new Error(`bad echo from port ${port}: ${JSON.stringify(got)}`));
-      }
-    });
-    s.on('error', reject);
-  }), 5000, `echo probe on port ${port}`);
-}
-
-/** CPU seconds (user + system) used so far by the process `rootPid` and its descendants. */
-function treeCpuSeconds(rootPid) {
-  const USER_HZ = 100; // clock ticks per second of /proc/PID/stat on Linux
-  let ticks = 0;
-  for (const pid of treePids(rootPid)) {
-    let stat;
-    try { stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch { continue; }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(f[11]) + Number(f[12]); // utime, stime
-  }
-  return ticks / USER_HZ;
-}
-
-/**
- * Established connections on `port` per process of the tree rooted at `rootPid`, as
- * "a/b/..." (processes holding none are left out): shows how evenly the workers share them.
- */
-function connectionSpread(rootPid, port) {
-  const inodes = new Set();
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try { text = readFileSync(file, 'latin1'); } catch { continue; }
-    for (const row of text.split('\n').slice(1)) {
-      const f = row.trim().split(/\s+/);
-      if (f.length > 9 && f[3] === '01' && f[1].endsWith(`:${hex}`)) inodes.add(f[9]);
-    }
-  }
-  const counts = [];
-  for (const pid of treePids(rootPid)) {
-    let n = 0;
-    let fds = [];
-    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      let link = '';
-      try { link = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m && inodes.has(m[1])) n++;
-    }
-    if (n > 0) counts.push(n);
-  }
-  return counts.sort((a, b) => b - a).join('/');
-}
-
-function treePids(rootPid) {
-  const byParent = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat;
-    try { stat = readFileSync(`/proc/${name}/stat`, 'latin1'); } catch { continue; }
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!byParent.has(ppid)) byParent.set(ppid, []);
-    byParent.get(ppid).push(Number(name));
-  }
-  const out = [];
-  const stack = [rootPid];
-  while (stack.length) {
-    const p = stack.pop();
-    out.push(p);
-    stack.push(...(byParent.get(p) ?? []));
-  }
-  return out;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-// ---- servers -------------------------------------------------------------------------------
-async function startLoom(port) {
-  const dir = mkdtempSync(join(tmpdir(), 'loom-bench-'));
-  live.loomDir = dir;
-  mkdirSync(join(dir, 'handlers'));
-  // A private copy of the bundle: start and stop run the same build even if dist/ is rebuilt
-  // meanwhile (the bundle is self-contained).
-  const cli = join(dir, 'loom.cjs');
-  copyFileSync(LOOM, cli);
-  live.loomCli = cli;
-  writeFileSync(join(dir, 'handlers', 'echo.js'), 'module.exports = {\n  onMessage(c, d) { c.send(d); },\n};\n');
-  const config = join(dir, 'config.ini');
-  writeFileSync(config, `[loom]
-name = loombench
-pid_file = ${dir}/loom.pid
-log_file = ${dir}/loom.log
-stdout_file = ${dir}/stdout.log
-handlers_dir = handlers
-watch = false
-stop_timeout = 5
-
-[echo]
-listen = text://${HOST}:${port}
-count = ${S.workers}
-handler = echo.js
-`);
-  const r = await run(process.execPath, [cli, 'start', '-d', '-c', config], 30000);
-  // Registered even on failure: a half-started daemon is stopped/killed by cleanup.
-  live.loomConfig = config;
-  if (r.code !== 0) throw new Error(`loom start -d failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
-  const pid = Number(readFileSync(join(dir, 'loom.pid'), 'utf8').trim());
-  return { name: 'loom', port, pid };
-}
-
-async function startBaseline(port) {
-  const child = fork(join(BENCH, 'baseline-echo.mjs'), [String(port), String(S.workers)], {
-    cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [],
-  });
-  live.baseline = child;
-  const ready = new Promise((resolveReady, reject) => {
-    child.on('message', (m) => { if (m?.t === 'ready') resolveReady(m); });
-    child.once('exit', (code, sig) => reject(new Error(`baseline exited with ${sig ?? code} while starting`)));
-  });
-  await withTimeout(ready, 15000, 'baseline cluster to listen');
-  return { name: 'baseline', port, pid: child.pid };
-}
-
-/**
- * Starts a server on a free port and proves it echoes. A port found free can be taken (e.g.
- * as some client's ephemeral port) before the server binds it: then retry on another.
- */
-async function startChecked(name, start, stop) {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    try {
-      const server = await start(port);
-      await echoOnce(port);
-      return server;
-    } catch (err) {
-      await stop();
-      if (attempt >= 3) throw err;
-      console.error(`bench: ${name} on port ${port} failed (${err.message}); retrying on another port`);
-    }
-  }
-}
+const servers = new Servers({ workers: S.workers });
 
 // ---- one measurement ---------------------------------------------------------------------
 /** Runs the load against one server; returns the summed rate and server CPU efficiency. */
@@ -306,8 +51,7 @@ async function measure(server, scenario) {
   let cpu1 = null;
   let spread = null;
   for (let i = 0; i < S.clients; i++) {
-    const child = fork(join(BENCH, 'client.mjs'), [JSON.stringify(job)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    live.clients.add(child);
+    const child = servers.track(forkNode(join(BENCH, 'client.mjs'), [JSON.stringify(job)]));
     clients.push(new Promise((resolveClient, reject) => {
       let result = null;
       child.on('message', (m) => {
@@ -320,7 +64,6 @@ async function measure(server, scenario) {
         } else if (m.t === 'error') reject(new Error(`client: ${m.message}`));
       });
       child.once('exit', (code, sig) => {
-        live.clients.delete(child);
         if (result) resolveClient(result);
         else reject(new Error(`client exited with ${sig ?? code} before reporting`));
       });
@@ -342,17 +85,13 @@ async function measure(server, scenario) {
 }
 
 // ---- main ------------------------------------------------------------------------------------
-function fmt(n) {
-  return n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US');
-}
-
 async function main() {
   if (!existsSync(LOOM)) throw new Error(`${LOOM} is missing: run \`node scripts/bundle.mjs\` (npm run bench does)`);
   const started = new Date();
   console.log(`Loom text-echo benchmark: ${S.workers} workers each, ${S.rounds} round(s) x ${S.seconds} s (+${S.warmup} s warm-up), ` +
     `${S.clients} client process(es), ${S.lineBytes}-byte lines, Node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const loom = await startChecked('Loom', startLoom, stopLoom);
-  const base = await startChecked('baseline', startBaseline, stopBaseline);
+  const loom = await servers.startLoomChecked();
+  const base = await servers.startBaselineChecked();
   console.log(`Loom master pid ${loom.pid} on ${HOST}:${loom.port}; baseline primary pid ${base.pid} on ${HOST}:${base.port}\n`);
 
   const out = [];
@@ -396,8 +135,7 @@ async function main() {
 
   const resultsDir = join(BENCH, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const file = join(resultsDir, `echo-${stamp}.json`);
+  const file = join(resultsDir, `echo-${stamp(started)}.json`);
   writeFileSync(file, `${JSON.stringify({
     benchmark: 'text-echo',
     startedAt: started.toISOString(),
@@ -415,14 +153,4 @@ async function main() {
   console.log(`Results written to ${file.slice(ROOT.length + 1)}`);
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) {
-    failed = true;
-    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  }
-} finally {
-  if (!interrupted) await cleanup();
-}
+await runMain(servers, main);

@@ -1,0 +1,73 @@
+// Idle-connection client of the memory benchmark (bench/idle-memory.mjs): opens `connections`
+// TCP connections to 127.0.0.1:port, a few hundred connects in flight at a time, and holds
+// them without sending a byte. Job as JSON in argv[2]; talks over IPC:
+//   -> { t: 'open', open, failed }           once every connect has settled
+//   <- { t: 'close' }                         reset every connection (RST: no TIME_WAIT), then
+//   -> { t: 'closed', unexpectedCloses }      and exit
+//   -> { t: 'error', message }                on a fatal problem
+// Exits when the parent goes away.
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+
+const { port, connections, inFlight = 200 } = JSON.parse(process.argv[2]);
+const HOST = '127.0.0.1';
+const sockets = new Set();
+let closing = false;
+let unexpectedCloses = 0;
+
+const send = (m) => { if (process.connected) process.send(m); };
+process.on('disconnect', () => process.exit(0));
+
+/** Our soft open-file limit (Node cannot read or raise it; /proc can read it). */
+function softNofile() {
+  const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+  return !m || m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
+
+function open() {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: HOST });
+    let ok = false;
+    s.once('connect', () => { ok = true; sockets.add(s); resolve(true); });
+    s.on('error', () => {});
+    s.once('close', () => {
+      sockets.delete(s);
+      if (!ok) resolve(false);
+      else if (!closing) unexpectedCloses++;
+    });
+  });
+}
+
+async function main() {
+  const limit = softNofile();
+  if (limit < connections + 32) {
+    throw new Error(`open-file limit ${limit} is too low for ${connections} connections (run with a higher \`ulimit -n\`, or lower IDLE_CONNS)`);
+  }
+  let failed = 0;
+  let next = 0;
+  // A few hundred connects at a time: a burst over the listen backlog only adds SYN retries.
+  const lane = async () => {
+    while (next < connections) {
+      next++;
+      if (!(await open())) failed++;
+      if (failed > 0) return;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, connections) }, lane));
+  send({ t: 'open', open: sockets.size, failed, unexpectedCloses });
+}
+
+process.on('message', (m) => {
+  if (m?.t !== 'close') return;
+  closing = true;
+  for (const s of sockets) s.resetAndDestroy();
+  send({ t: 'closed', unexpectedCloses });
+  setTimeout(() => process.exit(0), 1000).unref();
+  process.disconnect();
+});
+
+main().catch((err) => {
+  send({ t: 'error', message: err instanceof Error ? err.message : String(err) });
+  for (const s of sockets) s.destroy();
+  setTimeout(() => process.exit(1), 100);
+});
