@@ -7,7 +7,7 @@ import type { GroupConfig } from '../config/types.js';
 import { Logger } from '../log/logger.js';
 import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
 import { BUILTIN } from '../protocols/builtin.js';
-import type { Connection, Handler, ProtocolModule, Worker } from '../types/handler.js';
+import type { AsyncConnection, Connection, Handler, ProtocolModule, Worker } from '../types/handler.js';
 import { StreamConnection } from './connection.js';
 import type { ListenerContext } from './context.js';
 import { Guard } from './guard.js';
@@ -69,8 +69,19 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
   const timers = new WorkerTimers(guard);
   const worker: Worker = {
     id: init.workerId, name: group.name, count: group.count, pid: process.pid, connections, timers,
-    connect: (url, opts) => connect(url, opts ?? {}, { guard, stats, log, handlersDir: init.handlersDir, worker, nextConnectionId: () => nextId++ }),
+    connect: (url, opts) => {
+      const client = connect(url, opts ?? {}, { guard, stats, log, handlersDir: init.handlersDir, worker, nextConnectionId: () => nextId++ });
+      // Remembered so a stop can close them; closed ones are dropped as the set grows.
+      if (clients.size >= clientsPruneAt) {
+        for (const c of clients) if (c.state === 'closed') clients.delete(c);
+        clientsPruneAt = Math.max(64, clients.size * 2);
+      }
+      clients.add(client);
+      return client;
+    },
   };
+  const clients = new Set<AsyncConnection>();
+  let clientsPruneAt = 64;
   let nextId = 1;
   const ctx: ListenerContext = {
     url: group.listen?.url ?? '',
@@ -169,7 +180,10 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
     const r = guard.call('onWorkerStop', handler.onWorkerStop, handler, worker);
     if (r instanceof Promise) await r.catch(() => undefined);
     for (const c of connections.values()) c.close();
-    while (connections.size > 0) await new Promise((r) => setTimeout(r, 10));
+    // Async clients too (their onClose runs); a reconnect that is due is cancelled by close().
+    for (const c of clients) if (c.state !== 'closed') c.close();
+    const open = () => connections.size > 0 || [...clients].some((c) => c.state !== 'closed');
+    while (open()) await new Promise((r) => setTimeout(r, 10));
     log.info(reason === 'reload' ? 'drained after reload' : 'stopped');
     process.exit(0);
   }
