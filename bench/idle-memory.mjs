@@ -29,8 +29,8 @@ const S = {
   servers: (process.env.IDLE_SERVERS || 'loom,baseline').split(',').map((x) => x.trim()).filter(Boolean),
   workers: Math.round(envNum('IDLE_WORKERS', 2, 1, 64)),
   // Seconds of idle sampling, once the server has started and once it holds every
-  // connection: V8 gives memory back late (its memory reducer runs some 8 and 16 s after the
-  // last busy moment), so the minimum over this window is kept.
+  // connection: V8 gives memory back late (its memory reducer runs some 8-25 s after the
+  // last busy moment, if at all), so the minimum over this window is kept.
   settle: envNum('IDLE_SETTLE', 20, 0.1, 600),
   sampleMs: Math.round(envNum('IDLE_SAMPLE_MS', 1000, 10, 60000)),
 };
