@@ -3,6 +3,7 @@
 // client; strings go out as text frames, Buffers as binary; a message over max_package_size
 // closes with 1009 (ws's maxPayload); idle peers are pinged and dropped when silent.
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GroupConfig } from '../config/types.js';
@@ -33,7 +34,7 @@ export class WsConnection implements Connection {
   onBufferFull?: (conn: Connection) => unknown;
   onBufferDrain?: (conn: Connection) => unknown;
 
-  constructor(readonly id: number, readonly socket: Duplex & { remoteAddress?: string; remotePort?: number; bytesRead?: number; bytesWritten?: number }, private readonly ctx: ListenerContext) {
+  constructor(readonly id: number, readonly socket: Socket, private readonly ctx: ListenerContext) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     this.worker = ctx.worker;

@@ -250,8 +250,9 @@ function describeConnections(connections: Map<number, Connection>): ConnectionIn
   const out: ConnectionInfo[] = [];
   const now = Date.now();
   for (const c of connections.values()) {
-    if (!(c instanceof StreamConnection)) continue;
-    const s = c.socket;
+    // Stream, HTTP and WebSocket connections all keep their TCP socket; UDP ones have none.
+    const { socket: s, createdAt } = c as Partial<{ socket: Socket; createdAt: number }>;
+    if (!s || createdAt === undefined) continue;
     out.push({
       id: c.id,
       protocol: c.protocol,
@@ -260,7 +261,7 @@ function describeConnections(connections: Map<number, Connection>): ConnectionIn
       bytesIn: s.bytesRead,
       bytesOut: s.bytesWritten,
       sendQueue: s.writableLength,
-      ageSeconds: Math.round((now - c.createdAt) / 1000),
+      ageSeconds: Math.round((now - createdAt) / 1000),
     });
   }
   return out;

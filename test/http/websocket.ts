@@ -2,7 +2,7 @@
 // fragments, ping/pong, closing both ways, refusal, permessage-deflate.
 import t from 'tap';
 import WebSocket from 'ws';
-import { freePort, sandbox, startDaemon, statusJson, waitFor } from '../helpers/loom';
+import { freePort, loom, sandbox, startDaemon, statusJson, waitFor } from '../helpers/loom';
 
 const HANDLER = `module.exports = {
   onWebSocketConnect(conn, req) {
@@ -56,6 +56,11 @@ t.test('websocket listener', async (t) => {
   const who = await next(ws);
   t.equal(who.data.toString(), `/room/1 tap ${(ws as unknown as { _socket: { localPort: number } })._socket.localPort}`, 'handshake path, headers and remote port reach the handler');
   t.equal(who.binary, false, 'a string goes out as a text frame');
+
+  // `loom connections` lists WebSocket connections, by their remote port.
+  const localPort = (ws as unknown as { _socket: { localPort: number } })._socket.localPort;
+  const rows = JSON.parse((await loom(['connections', '--json', '-c', sb.config])).stdout) as { protocol: string; remote: string }[];
+  t.ok(rows.some((r) => r.protocol === 'websocket' && r.remote === `127.0.0.1:${localPort}`), 'listed by loom connections');
 
   ws.send('hello');
   t.equal((await next(ws)).data.toString(), 'text:5:hello');
