@@ -9,12 +9,12 @@
 //
 //   npm run bench                          (builds dist/loom.cjs first, then both benchmarks)
 //   IDLE_CONNS=2000 IDLE_ROUNDS=1 node bench/idle-memory.mjs
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BENCH, LOOM, Mailbox, ROOT, Servers, envNum, establishedByPid, forkNode, median, memoryKiB, nofileLimits, runMain,
-  sleep, stamp, withTimeout,
+  sleep, stamp, withTimeout, resultMeta
 } from './lib.mjs';
 
 // Reference figures measured by the CEO (Workerman 5 on PHP 8.2; a node:http-style server).
@@ -229,15 +229,7 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `idle-memory-${stamp(started)}.json`);
   writeFileSync(file, `${JSON.stringify({
-    benchmark: 'idle-memory',
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    node: process.version,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    loadavgAtEnd: loadavg(),
-    settings: S,
-    loomBundle: LOOM,
+    ...resultMeta('idle-memory', started, S),
     baseline: 'node:cluster (default scheduling: round-robin, primary accepts) + net echo, bench/baseline-echo.mjs',
     unit: 'KB (1024 bytes) per idle connection, worker processes summed; master/primary separately',
     reference: { ...REFERENCE, source: 'CEO: Workerman 5 on PHP 8.2, and a node:http-style baseline' },

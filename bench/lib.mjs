@@ -5,7 +5,7 @@
 import { fork, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -243,6 +243,21 @@ export function median(xs) {
 
 export function fmt(n) {
   return n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US');
+}
+
+/** The fields every result file starts with: what ran, when, where, with which settings. */
+export function resultMeta(benchmark, started, settings) {
+  return {
+    benchmark,
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    loadavgAtEnd: loadavg(),
+    settings,
+    loomBundle: LOOM,
+  };
 }
 
 /** Timestamp for result file names: 2026-01-31T12-00-00-000Z. */

@@ -5,11 +5,11 @@
 //
 //   npm run bench                          (builds dist/loom.cjs first)
 //   BENCH_SECONDS=2 BENCH_ROUNDS=1 node bench/run.mjs
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BENCH, HOST, LOOM, ROOT, Servers, connectionSpread, envNum, fmt, forkNode, median, runMain, stamp, treeCpuSeconds, withTimeout,
+  BENCH, HOST, LOOM, ROOT, Servers, connectionSpread, envNum, fmt, forkNode, median, runMain, stamp, treeCpuSeconds, withTimeout, resultMeta
 } from './lib.mjs';
 
 // ---- settings (environment) ------------------------------------------------------------
@@ -137,15 +137,7 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `echo-${stamp(started)}.json`);
   writeFileSync(file, `${JSON.stringify({
-    benchmark: 'text-echo',
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    node: process.version,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    loadavgAtEnd: loadavg(),
-    settings: S,
-    loomBundle: LOOM,
+    ...resultMeta('text-echo', started, S),
     baseline: 'node:cluster (default scheduling: round-robin, primary accepts) + net echo, bench/baseline-echo.mjs',
     scenarios: out,
     table,

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH, envNum, fmt, forkNode, freePort, LOOM, median, run, sleep, stamp, withTimeout } from './lib.mjs';
+import { BENCH, envNum, fmt, forkNode, freePort, LOOM, median, resultMeta, run, sleep, stamp, withTimeout } from './lib.mjs';
 
 const ROUNDS = envNum('BENCH_ROUNDS', 3, 1, 20);
 const SECONDS = envNum('BENCH_SECONDS', 5, 1, 60);
@@ -66,6 +66,7 @@ async function measure(kind, port) {
   return JSON.parse(r.stdout.trim().split('\n').pop()).rate;
 }
 
+const started = new Date();
 const results = [];
 for (const kind of ['http', 'ws']) {
   const rates = { loom: [], baseline: [] };
@@ -96,6 +97,6 @@ console.log('| scenario | Loom | baseline | ratio |');
 console.log('|---|---:|---:|---:|');
 for (const r of results) console.log(`| ${title[r.kind]} vs ${base[r.kind]} | ${fmt(r.loom)} | ${fmt(r.baseline)} | ${r.ratio.toFixed(2)} |`);
 mkdirSync(join(BENCH, 'results'), { recursive: true });
-const out = join(BENCH, 'results', `web-${stamp(new Date())}.json`);
-writeFileSync(out, JSON.stringify({ benchmark: 'web', node: process.version, settings: { ROUNDS, SECONDS, WORKERS, CONNS }, results }, null, 2));
+const out = join(BENCH, 'results', `web-${stamp(started)}.json`);
+writeFileSync(out, JSON.stringify({ ...resultMeta('web', started, { ROUNDS, SECONDS, WORKERS, CONNS }), results }, null, 2));
 console.log(`\nResults written to ${out}`);
