@@ -154,7 +154,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
   });
 }
 
-/** An http listener's 404/426 for requests a websocket listener does not serve. */
+/** 426 for a plain HTTP request to a websocket listener. */
 export function upgradeRequired(res: ServerResponse): void {
   res.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
   res.end('Upgrade Required\n');
