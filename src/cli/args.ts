@@ -1,4 +1,4 @@
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 
 export const COMMANDS = ['start', 'stop', 'kill', 'restart', 'reload', 'status', 'connections', 'check', 'version', 'help'] as const;
 export type Command = (typeof COMMANDS)[number];

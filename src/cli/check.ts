@@ -1,16 +1,15 @@
 // `loom check`: the config, then every handler and protocol module loaded in this throwaway
 // process, so a syntax error is found before a start or reload would meet it.
 import { BUILTIN_PROTOCOLS } from '../config/listen.js';
-import { findProtocolFile, loadConfig, resolveConfigPath } from '../config/load.js';
+import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { findProtocolFile, PROTOCOL_FUNCTIONS } from '../core/protocol-loader.js';
 import { formatProblem } from '../config/types.js';
-import { describeLoadError } from '../worker/lifecycle.js';
-import { loadModule } from '../worker/load-module.js';
+import { describeLoadError, loadModule } from '../core/load-module.js';
 
 const CALLBACKS = [
   'onWorkerStart', 'onWorkerStop', 'onWorkerReload', 'onConnect', 'onMessage', 'onClose',
   'onError', 'onBufferFull', 'onBufferDrain', 'onWebSocketConnect',
 ];
-const PROTOCOL_FUNCTIONS = ['input', 'decode', 'encode'];
 
 /** Returns the problems found, one line each; empty when all is well. */
 export async function check(explicit: string | undefined): Promise<string[]> {
@@ -20,7 +19,7 @@ export async function check(explicit: string | undefined): Promise<string[]> {
   const out: string[] = [];
   const loaded = new Set<string>();
   for (const g of config.groups) {
-    const modules: { file: string; needs: string[]; may: string[] }[] = [];
+    const modules: { file: string; needs: readonly string[]; may: string[] }[] = [];
     if (g.handler) modules.push({ file: g.handler, needs: [], may: CALLBACKS });
     if (g.listen && !(BUILTIN_PROTOCOLS as readonly string[]).includes(g.listen.protocol)) {
       const p = findProtocolFile(config.handlersDir, g.listen.protocol);

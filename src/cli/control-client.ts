@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import type { ControlReply } from '../master/control.js';
 
 /** Sends one request to the master's control socket and returns its answer. */

@@ -1,5 +1,5 @@
-import { EXIT_CONFIG, EXIT_FAILURE, LoomError } from '../errors.js';
-import { VERSION } from '../version.js';
+import { EXIT_CONFIG, EXIT_FAILURE, LoomError } from '../core/errors.js';
+import { VERSION } from '../util/version.js';
 import { parseArgs, USAGE } from './args.js';
 import { check } from './check.js';
 import { ConfigInvalid, configFor } from './config.js';

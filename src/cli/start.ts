@@ -1,10 +1,10 @@
 // `loom start` in the foreground (this process becomes the master) or with -d (a detached
 // master is spawned and this process returns once every listener is bound, or fails).
 import { openSync, closeSync } from 'node:fs';
-import { mkdirp } from '../log/mkdirp.js';
+import { mkdirp } from '../util/mkdirp.js';
 import { dirname } from 'node:path';
 import type { LoomConfig } from '../config/types.js';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import { Master } from '../master/master.js';
 import { runningPid } from '../master/pidfile.js';
 import { spawnSelf } from '../master/spawn.js';

@@ -1,8 +1,9 @@
 // stop, kill and restart act on the daemon named by the pidfile.
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import type { LoomConfig } from '../config/types.js';
-import { LoomError } from '../errors.js';
-import { controlSocketPath, isAlive, removePid, runningPid } from '../master/pidfile.js';
+import { LoomError } from '../core/errors.js';
+import { controlSocketPath, removePid, runningPid } from '../master/pidfile.js';
+import { childrenOf, isAlive } from '../util/proc.js';
 
 function requireRunning(config: LoomConfig): number {
   const pid = runningPid(config.pidFile);
@@ -39,19 +40,4 @@ export async function kill(config: LoomConfig): Promise<void> {
   removePid(config.pidFile, pid);
   try { unlinkSync(controlSocketPath(config.pidFile)); } catch { /* none */ }
   process.stdout.write(`${config.name} killed (${pids.length} process(es))\n`);
-}
-
-/** Pids whose parent is pid, from /proc. */
-export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Field 4 is the parent pid; the command (field 2) may hold spaces, so split after ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch { /* exited meanwhile */ }
-  }
-  return out;
 }

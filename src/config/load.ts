@@ -6,9 +6,9 @@ import { scanIni, type ScannedSection } from './ini-lines.js';
 import { SCHEMA, convert, findKey, unknownKeyMessage, type Scope, type Value } from './schema.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
 import type { ConfigProblem, GroupConfig, LoomConfig } from './types.js';
+import { CODE_EXTENSIONS, findProtocolFile } from '../core/protocol-loader.js';
 
 export const GLOBAL_SECTION = 'loom';
-export const HANDLER_EXTENSIONS = ['.js', '.cjs', '.mjs', '.ts'];
 
 export interface LoadResult {
   config: LoomConfig | null;
@@ -81,9 +81,9 @@ export function loadConfig(file: string): LoadResult {
     if (handlerName !== null) {
       handler = resolve(handlersDir, handlerName);
       const line = lineOf(section, 'handler');
-      if (!HANDLER_EXTENSIONS.includes(extname(handler))) {
-        const alt = HANDLER_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
-        problem(line, section.name, 'handler', `"${handlerName}" must end in ${HANDLER_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
+      if (!CODE_EXTENSIONS.includes(extname(handler))) {
+        const alt = CODE_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
+        problem(line, section.name, 'handler', `"${handlerName}" must end in ${CODE_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
       } else if (haveHandlersDir && !isFile(handler)) {
         problem(line, section.name, 'handler', `no such file ${handler}`);
       }
@@ -182,15 +182,6 @@ function accountFor(userName: string, groupName: string, problem: (key: string, 
     gid = found;
   }
   return { name: account.name, uid: account.uid, gid };
-}
-
-/** handlers_dir/protocols/NAME with the first extension that exists, or null. */
-export function findProtocolFile(handlersDir: string, name: string): string | null {
-  for (const ext of HANDLER_EXTENSIONS) {
-    const f = join(handlersDir, 'protocols', name + ext);
-    if (isFile(f)) return f;
-  }
-  return null;
 }
 
 /** Two listeners that the kernel would refuse to bind both, a wildcard host included. */

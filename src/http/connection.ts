@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Connection, Message, Worker } from '../types/handler.js';
-import type { ListenerContext } from '../worker/context.js';
+import type { ListenerContext } from '../core/context.js';
 
 /** `conn.send({ status, headers, body })`: body a string, Buffer, readable stream or JSON value. */
 export interface HttpResponse {

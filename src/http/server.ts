@@ -6,7 +6,7 @@ import { createServer as createHttp, type IncomingMessage, type Server, type Ser
 import { createServer as createHttps, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { GroupConfig } from '../config/types.js';
-import type { ListenerContext } from '../worker/context.js';
+import type { ListenerContext } from '../core/context.js';
 import { HttpConnection, HttpSocket } from './connection.js';
 import { buildRequest } from './request.js';
 import { serveStatic } from './static.js';

@@ -7,9 +7,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GroupConfig } from '../config/types.js';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import type { Connection, Message, Worker } from '../types/handler.js';
-import type { ListenerContext } from '../worker/context.js';
+import type { ListenerContext } from '../core/context.js';
 import { buildRequest } from './request.js';
 import { socketEntry, trackSockets, upgradeRequired } from './server.js';
 

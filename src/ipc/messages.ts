@@ -1,6 +1,6 @@
 // Messages between the master and its workers over the fork() IPC channel.
 import type { GroupConfig } from '../config/types.js';
-import type { WorkerStats } from '../worker/stats.js';
+import type { WorkerStats } from '../core/stats.js';
 
 export interface WorkerInit {
   t: 'init';

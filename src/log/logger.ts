@@ -1,7 +1,7 @@
 // Timestamped log lines. Every process of a daemon appends to the same log_file: small
 // O_APPEND writes are atomic, so lines from master and workers never interleave mid-line.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdirp } from './mkdirp.js';
+import { mkdirp } from '../util/mkdirp.js';
 import { dirname } from 'node:path';
 
 export type Level = 'info' | 'warn' | 'error';

@@ -2,7 +2,7 @@
 // daemon mode. The master copies the workers' pipes here, so SIGUSR2 can reopen the file.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { mkdirp } from './mkdirp.js';
+import { mkdirp } from '../util/mkdirp.js';
 
 export class OutputSink {
   private fd: number | null = null;

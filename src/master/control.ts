@@ -2,7 +2,7 @@
 // user who started the daemon) can ask for status or give orders. One JSON line in, one out.
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 
 export interface ControlRequest { cmd: string }

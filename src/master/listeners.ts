@@ -5,7 +5,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { unlinkSync, lstatSync } from 'node:fs';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import { formatAddress, type ListenSpec } from '../config/listen.js';
 
 /** A bound (not yet listening) libuv handle: TCP, Pipe or UDP. */

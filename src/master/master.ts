@@ -2,9 +2,10 @@
 // control socket, and turns signals into stop, reload and log reopening.
 import { chownSync } from 'node:fs';
 import { formatAddress, type ListenSpec } from '../config/listen.js';
-import { findProtocolFile, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { findProtocolFile } from '../core/protocol-loader.js';
 import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import { Logger } from '../log/logger.js';
 import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';

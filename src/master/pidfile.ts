@@ -1,9 +1,10 @@
 // The pidfile holds the master's pid. It is never trusted blindly: a pid that is dead, or
 // alive but not a Loom process (pid reuse), makes the file stale and it is replaced.
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdirp } from '../log/mkdirp.js';
+import { mkdirp } from '../util/mkdirp.js';
 import { basename, dirname } from 'node:path';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
+import { isAlive } from '../util/proc.js';
 
 export function readPid(file: string): number | null {
   let text: string;
@@ -14,22 +15,6 @@ export function readPid(file: string): number | null {
   }
   const pid = Number(text.trim());
   return Number.isInteger(pid) && pid > 0 ? pid : null;
-}
-
-/** True when pid runs; a zombie (exited, not yet reaped by its parent) counts as gone. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 3 is the state; the command (field 2) may hold spaces, so look after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
 }
 
 /**

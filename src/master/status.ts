@@ -3,7 +3,7 @@
 import { loadavg } from 'node:os';
 import pidusage from 'pidusage';
 import type { ConnectionInfo } from '../ipc/messages.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import type { Master } from './master.js';
 
 export interface ProcessStatus {

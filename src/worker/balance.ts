@@ -5,7 +5,7 @@
 // master, which passes it on to the least-loaded worker of the group.
 import type { Socket } from 'node:net';
 import type { ToMaster } from '../ipc/messages.js';
-import type { WorkerStats } from './stats.js';
+import type { WorkerStats } from '../core/stats.js';
 
 /** How often (at most) a worker tells the master its connection count, when it changed. */
 const REPORT_MS = 50;

@@ -2,25 +2,24 @@
 // master, loads the handler, serves, and stops gracefully when told.
 import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { findProtocolFile } from '../config/load.js';
 import type { GroupConfig } from '../config/types.js';
 import { Logger } from '../log/logger.js';
 import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
-import { BUILTIN } from '../protocols/builtin.js';
-import type { AsyncConnection, Connection, Handler, ProtocolModule, Worker } from '../types/handler.js';
-import { StreamConnection } from './connection.js';
-import type { ListenerContext } from './context.js';
-import { Guard } from './guard.js';
-import { loadModule } from './load-module.js';
-import { newStats } from './stats.js';
-import { WorkerTimers } from './timers.js';
+import type { AsyncConnection, Connection, Handler, Worker } from '../types/handler.js';
+import { StreamConnection } from '../core/stream.js';
+import type { ListenerContext } from '../core/context.js';
+import { Guard } from '../core/guard.js';
+import { newStats } from '../core/stats.js';
+import { WorkerTimers } from '../core/timers.js';
 import { attachUdp } from './udp.js';
 import { Balancer } from './balance.js';
-import { connect } from './client.js';
+import { connect } from '../clients/connect.js';
 import { createServer as createTlsServer } from 'node:tls';
 import { attachHttp, createWebServer, tlsOptions } from '../http/server.js';
 import { attachWebSocket } from '../http/websocket.js';
-import { describeLoadError, waitForQuiet } from './lifecycle.js';
+import { waitForQuiet } from './lifecycle.js';
+import { describeLoadError, loadModule } from '../core/load-module.js';
+import { loadProtocol } from '../core/protocol-loader.js';
 
 /** Handles the kernel gives the master; received here as raw libuv handles. */
 interface RawHandle { fd: number; close(): void }
@@ -55,7 +54,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
     process.setgid?.(init.user.gid);
     process.setuid?.(init.user.uid);
   }
-  const protocol = await loadProtocol(init.handlersDir, group);
+  const protocol = await loadProtocol(init.handlersDir, group.listen?.protocol ?? 'tcp');
   let handler: Handler = {};
   if (group.handler) {
     try {
@@ -187,26 +186,6 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: (m: 
     log.info(reason === 'reload' ? 'drained after reload' : 'stopped');
     process.exit(0);
   }
-}
-
-async function loadProtocol(handlersDir: string, group: GroupConfig): Promise<ProtocolModule> {
-  const name = group.listen?.protocol ?? 'tcp';
-  const builtin = BUILTIN[name];
-  if (builtin) return builtin;
-  // udp, http and websocket do their own framing: the raw codec is only a placeholder.
-  if (name === 'udp' || name === 'http' || name === 'websocket') return BUILTIN.tcp;
-  const file = findProtocolFile(handlersDir, name);
-  if (!file) throw new Error(`LOOM_ERR_PROTOCOL no protocol module ${name} in ${handlersDir}/protocols`);
-  let mod: Record<string, unknown>;
-  try {
-    mod = await loadModule(file);
-  } catch (err) {
-    throw new Error(`LOOM_ERR_PROTOCOL ${describeLoadError(file, err)}`);
-  }
-  for (const fn of ['input', 'decode', 'encode']) {
-    if (typeof mod[fn] !== 'function') throw new Error(`LOOM_ERR_PROTOCOL ${file}: exports no ${fn}() function`);
-  }
-  return mod as unknown as ProtocolModule;
 }
 
 function listenStream(handle: RawHandle, group: GroupConfig, ctx: ListenerContext, onConnection: (s: Socket) => void): Promise<Server> {

@@ -2,7 +2,7 @@
 // whose send() answers the sender, as Workerman's UdpConnection.
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Connection, Message, Worker } from '../types/handler.js';
-import type { ListenerContext } from './context.js';
+import type { ListenerContext } from '../core/context.js';
 
 export class UdpConnection implements Connection {
   readonly protocol = 'udp';

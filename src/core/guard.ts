@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.js';
-import type { WorkerStats } from './stats.js';
+import type { WorkerStats } from '../core/stats.js';
 
 /** Loom's own code (the bundle, or the single executable): never the user's frame. */
 const LOOM_FILE = __filename;

@@ -4,12 +4,12 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import type { AsyncConnection, Connection, Message, Worker } from '../types/handler.js';
 import {
   CLIENT_MAX_PACKAGE_SIZE, CLIENT_MAX_SEND_BUFFER_SIZE, Cycle, SendQueue, connectError, emit, seconds, timeoutError,
   type ClientBase, type ClientDeps, type ClientState,
-} from './client-cycle.js';
+} from '../clients/cycle.js';
 
 /** Node's default high-water mark of a writable stream. */
 const HIGH_WATER_MARK = 16384;

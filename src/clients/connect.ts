@@ -24,20 +24,19 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { parseListen, type ListenSpec } from '../config/listen.js';
-import { findProtocolFile } from '../config/load.js';
-import { LoomError } from '../errors.js';
+import { findProtocolFile, loadProtocolFile } from '../core/protocol-loader.js';
+import { LoomError } from '../core/errors.js';
 import { BUILTIN } from '../protocols/builtin.js';
 import type { AsyncConnection, ConnectOptions, ProtocolModule } from '../types/handler.js';
 import {
   CLIENT_MAX_PACKAGE_SIZE, CLIENT_MAX_SEND_BUFFER_SIZE, Cycle, SendQueue, connectError, seconds, timeoutError,
   type ClientBase, type ClientDeps, type ClientState,
-} from './client-cycle.js';
-import { UdpClient } from './client-udp.js';
-import { WsClient } from './client-ws.js';
-import { StreamBase, type StreamContext } from './connection.js';
-import { loadModule } from './load-module.js';
+} from '../clients/cycle.js';
+import { UdpClient } from '../clients/udp-client.js';
+import { WsClient } from '../clients/ws-client.js';
+import { StreamBase, type StreamContext } from '../core/stream.js';
 
-export type { ClientDeps } from './client-cycle.js';
+export type { ClientDeps } from '../clients/cycle.js';
 
 let nextClientId = 1;
 
@@ -91,14 +90,7 @@ const protocols = new Map<string, Promise<ProtocolModule>>();
 function loadProtocol(file: string): Promise<ProtocolModule> {
   let p = protocols.get(file);
   if (!p) {
-    p = loadModule(file).then((mod) => {
-      for (const fn of ['input', 'decode', 'encode']) {
-        if (typeof mod[fn] !== 'function') throw new LoomError('LOOM_ERR_PROTOCOL', `${file}: exports no ${fn}() function`);
-      }
-      return mod as unknown as ProtocolModule;
-    }, (err: unknown) => {
-      throw new LoomError('LOOM_ERR_PROTOCOL', `cannot load ${file}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    });
+    p = loadProtocolFile(file);
     // A module that failed to load is tried again by the next connect(), once fixed.
     p.catch(() => protocols.delete(file));
     protocols.set(file, p);

@@ -3,12 +3,12 @@
 // what server connections (StreamConnection, below) and async clients (client.ts) share; a
 // client attaches a fresh socket on every (re)connect.
 import type { Socket } from 'node:net';
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Connection, Handler, Message, ProtocolModule, Worker } from '../types/handler.js';
-import type { ListenerContext } from './context.js';
-import type { Guard } from './guard.js';
-import type { WorkerStats } from './stats.js';
+import type { ListenerContext } from '../core/context.js';
+import type { Guard } from '../core/guard.js';
+import type { WorkerStats } from '../core/stats.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Corked replies past this many bytes are flushed at once. */

@@ -1,11 +1,11 @@
 // What every async client (client.ts, client-ws.ts, client-udp.ts) shares: the
 // connect/reconnect cycle, the queue of sends made before the connection is up, the errors of
 // a failed attempt.
-import { LoomError } from '../errors.js';
+import { LoomError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { AsyncConnection, Worker } from '../types/handler.js';
-import type { Guard } from './guard.js';
-import type { WorkerStats } from './stats.js';
+import type { Guard } from '../core/guard.js';
+import type { WorkerStats } from '../core/stats.js';
 
 /** What a client needs from its worker. */
 export interface ClientDeps {

@@ -1,7 +1,7 @@
 // worker.timers: Workerman's Timer::add/del. Callbacks run under the guard, so a throwing
 // timer is logged and counted, and a persistent one keeps firing.
 import type { Timers } from '../types/handler.js';
-import type { Guard } from './guard.js';
+import type { Guard } from '../core/guard.js';
 
 export class WorkerTimers implements Timers {
   private nextId = 1;

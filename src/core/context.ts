@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { Connection, Handler, ProtocolModule, Worker } from '../types/handler.js';
-import type { Guard } from './guard.js';
-import type { WorkerStats } from './stats.js';
+import type { Guard } from '../core/guard.js';
+import type { WorkerStats } from '../core/stats.js';
 
 /** What every connection of one listener shares: its protocol, limits and the handler. */
 export interface ListenerContext {

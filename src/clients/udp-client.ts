@@ -9,7 +9,7 @@ import type { AsyncConnection, Connection, Message, Worker } from '../types/hand
 import {
   CLIENT_MAX_PACKAGE_SIZE, CLIENT_MAX_SEND_BUFFER_SIZE, Cycle, SendQueue, connectError, emit, seconds, timeoutError,
   type ClientBase, type ClientDeps, type ClientState,
-} from './client-cycle.js';
+} from '../clients/cycle.js';
 
 /** The largest UDP payload over IPv4. */
 const MAX_DATAGRAM = 65507;
