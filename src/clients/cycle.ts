@@ -1,35 +1,9 @@
-// What every async client (client.ts, client-ws.ts, client-udp.ts) shares: the
-// connect/reconnect cycle, the queue of sends made before the connection is up, the errors of
-// a failed attempt.
+// The one life cycle of every async client (stream, ws, udp): when to try to connect, whether
+// to try again, which errors of an attempt are news, the sends queued before the connection is
+// up, and what close(), destroy() and reconnect() do in each phase. A client kind only opens
+// and drops its own transport (a socket, a WebSocket, a datagram socket): see ClientTransport.
 import { LoomError } from '../core/errors.js';
-import type { Logger } from '../log/logger.js';
-import type { AsyncConnection, Worker } from '../types/handler.js';
-import type { Guard } from '../core/guard.js';
-import type { WorkerStats } from '../core/stats.js';
-
-/** What a client needs from its worker. */
-export interface ClientDeps {
-  guard: Guard;
-  stats: WorkerStats;
-  log: Logger;
-  handlersDir: string;
-  worker: Worker;
-  /** The worker's connection id counter, so client ids never equal a server connection's. */
-  nextConnectionId?: () => number;
-}
-
-/** Settings every client kind takes from connect(). */
-export interface ClientBase {
-  id: number;
-  url: string;
-  reconnectInterval: number;
-  timeout: number;
-  deps: ClientDeps;
-}
-
-/** A client's limits until the handler changes them (config.ini's defaults). */
-export const CLIENT_MAX_PACKAGE_SIZE = 1024 * 1024;
-export const CLIENT_MAX_SEND_BUFFER_SIZE = 1024 * 1024;
+import type { AsyncConnection } from '../types/handler.js';
 
 /** Why an attempt failed, as the error onError receives. */
 export function connectError(url: string, err: Error): LoomError {
@@ -44,39 +18,85 @@ export function timeoutError(url: string, timeout: number): LoomError {
 
 export type Phase = 'connecting' | 'open' | 'closed';
 export type ClientState = AsyncConnection['state'];
+export type Payload = string | Uint8Array;
 
-/**
- * When to try to connect, and whether to try again. The owner calls begin() through
- * schedule(), opened() once connected, ended() once its transport is closed (then fires
- * onClose), then next(), which schedules the following attempt if one is due.
- */
-export class Cycle {
+/** What the cycle asks of a client kind. */
+export interface ClientTransport {
+  /** Starts attempt number `attempt`: makes a transport; reports back through the cycle. */
+  begin(attempt: number): void;
+  /** The current attempt has a transport that has not closed yet. */
+  hasTransport(): boolean;
+  /** Ends the current transport at once, without an error; its close reaches closed(). */
+  dropTransport(): void;
+  /** onError of the connection. */
+  reportError(err: Error): void;
+  /** onClose for an attempt that ended before it had a transport. */
+  closedWithoutTransport(): void;
+  /** The queued sends were dropped (no attempt will come): the buffer is not full any more. */
+  queueDropped(): void;
+}
+
+/** Encoded sends waiting for the connection, bounded by maxSendBufferSize. */
+export class SendQueue {
+  items: Payload[] = [];
+  bytes = 0;
+
+  push(item: Payload): void {
+    this.items.push(item);
+    this.bytes += typeof item === 'string' ? Buffer.byteLength(item) : item.byteLength;
+  }
+
+  take(): Payload[] {
+    const items = this.items;
+    this.clear();
+    return items;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.bytes = 0;
+  }
+}
+
+export class ClientCycle {
   phase: Phase = 'connecting';
-  /** close() or destroy() was called: no reconnect until reconnect(). */
+  /** close() or destroy() was called, or the worker is stopping: no reconnect until reconnect(). */
   stopped = false;
   /** Bumped by every attempt: an async step of an older attempt sees it is stale. */
   attempt = 0;
+  /** Sends made before the connection is up. */
+  readonly queue = new SendQueue();
   /** Delay asked by reconnect() on a live connection, used once it is closed. */
-  requested: number | null = null;
+  private requested: number | null = null;
+  /** The attempt whose failure was reported: its later errors are not news. */
+  private failed = 0;
   private cancelStart: (() => void) | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
 
   constructor(
+    private readonly transport: ClientTransport,
     /** Seconds between attempts after a failed connect or a passive close; 0: never. */
     private readonly interval: number,
     /** Seconds one attempt may take; 0: as long as the OS allows. */
     private readonly timeout: number,
-    private readonly begin: (attempt: number) => void,
-  ) {}
+    private readonly url: string,
+  ) {
+    this.schedule(0);
+  }
 
   /** Starts an attempt after `seconds` (0: on the next turn of the event loop). */
-  schedule(seconds: number): void {
+  private schedule(seconds: number): void {
     this.cancel();
     const run = (): void => {
       this.cancelStart = null;
       if (this.stopped) return;
       this.phase = 'connecting';
-      this.begin(++this.attempt);
+      const attempt = ++this.attempt;
+      this.transport.begin(attempt);
+      this.clearTimer();
+      if (this.timeout > 0 && this.attempt === attempt && this.phase === 'connecting') {
+        this.connectTimer = setTimeout(() => this.fail(attempt, timeoutError(this.url, this.timeout)), this.timeout * 1000);
+      }
     };
     if (seconds > 0) {
       const t = setTimeout(run, seconds * 1000);
@@ -88,42 +108,104 @@ export class Cycle {
   }
 
   /** Drops a scheduled attempt. */
-  cancel(): void {
+  private cancel(): void {
     this.cancelStart?.();
     this.cancelStart = null;
   }
 
-  /** Arms the connect timeout of the current attempt. */
-  armTimeout(onTimeout: () => void): void {
-    this.clearTimer();
-    if (this.timeout > 0) this.connectTimer = setTimeout(onTimeout, this.timeout * 1000);
+  /** The attempt is still the current one and has not been given up. */
+  current(attempt: number): boolean {
+    return attempt === this.attempt && !this.stopped;
   }
 
+  /** The transport is up: sends go out directly from now on. */
   opened(): void {
     this.clearTimer();
     this.phase = 'open';
   }
 
+  /** A failed attempt: onError once, then its transport is dropped (onClose, maybe a retry). */
+  fail(attempt: number, err: Error): void {
+    if (attempt !== this.attempt || this.failed === attempt || this.phase !== 'connecting') return;
+    this.failed = attempt;
+    this.transport.reportError(err);
+    if (this.transport.hasTransport()) this.transport.dropTransport();
+    else this.closedWithoutTransport();
+  }
+
+  /** An error of the transport: a failed connect while connecting, news otherwise. */
+  error(attempt: number, err: Error): void {
+    if (this.phase === 'connecting') this.fail(attempt, connectError(this.url, err));
+    else if (attempt === this.attempt && this.failed !== attempt) this.transport.reportError(err);
+  }
+
+  /** The transport closed: call before onClose. */
   ended(): void {
     this.clearTimer();
     this.phase = 'closed';
   }
 
-  /** After onClose: schedules the next attempt when one is due; false when none will come. */
-  next(): boolean {
-    if (this.stopped) return false;
-    if (this.cancelStart) return true; // reconnect() was called in onClose
+  /** After onClose: the next attempt when one is due, else the queue is dropped. */
+  afterClose(): void {
+    if (this.stopped) return this.dropQueue();
+    if (this.cancelStart) return; // reconnect() was called in onClose
     const delay = this.requested ?? (this.interval > 0 ? this.interval : null);
     this.requested = null;
-    if (delay === null) return false;
-    this.schedule(delay);
-    return true;
+    if (delay === null) this.dropQueue();
+    else this.schedule(delay);
   }
 
+  private dropQueue(): void {
+    this.queue.clear();
+    this.transport.queueDropped();
+  }
+
+  /** close() or destroy() before the connection is up: the attempt and the queue are dropped. */
+  abandon(): void {
+    this.stop();
+    this.dropQueue();
+    if (this.phase !== 'connecting') return; // closed already (a due reconnect is cancelled)
+    this.failed = this.attempt;
+    if (this.transport.hasTransport()) this.transport.dropTransport(); // onClose follows
+    else this.closedWithoutTransport();
+  }
+
+  private closedWithoutTransport(): void {
+    this.ended();
+    this.transport.closedWithoutTransport();
+    this.afterClose();
+  }
+
+  /** No more attempts (close(), destroy(), a graceful stop of the worker). */
   stop(): void {
     this.stopped = true;
     this.requested = null;
     this.cancel();
+  }
+
+  /** reconnect(afterSeconds): on a live connection, drops it first (onClose, then the attempt). */
+  reconnect(afterSeconds: unknown): void {
+    const after = seconds(afterSeconds, 'reconnect(afterSeconds)');
+    this.stopped = false;
+    this.cancel();
+    if (this.phase !== 'closed' && this.transport.hasTransport()) {
+      this.requested = after;
+      this.failed = this.attempt;
+      this.transport.dropTransport();
+    } else {
+      this.schedule(after);
+    }
+  }
+
+  /**
+   * A graceful stop of the worker: no retry any more. A client waiting to retry is closed for
+   * good now (its onClose ran when its last attempt ended), so its timer holds nothing up;
+   * one that is connected stays up until the worker closes its connections.
+   */
+  retire(): void {
+    const waiting = this.phase === 'closed' && this.cancelStart !== null;
+    this.stop();
+    if (waiting) this.dropQueue();
   }
 
   /** Sends are queued rather than refused: an attempt is under way or scheduled. */
@@ -142,29 +224,6 @@ export class Cycle {
   }
 }
 
-/** Encoded sends waiting for the connection, bounded by maxSendBufferSize. */
-export class SendQueue<T extends string | Uint8Array = string | Uint8Array> {
-  items: T[] = [];
-  bytes = 0;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.bytes += typeof item === 'string' ? Buffer.byteLength(item) : item.byteLength;
-  }
-
-  take(): T[] {
-    const items = this.items;
-    this.items = [];
-    this.bytes = 0;
-    return items;
-  }
-
-  clear(): void {
-    this.items = [];
-    this.bytes = 0;
-  }
-}
-
 /** Validated seconds of a ConnectOptions key. */
 export function seconds(value: unknown, key: string): number {
   if (value === undefined || value === null) return 0;
@@ -172,9 +231,4 @@ export function seconds(value: unknown, key: string): number {
     throw new TypeError(`worker.connect(): ${key} must be a number of seconds >= 0, got ${String(value)}`);
   }
   return value;
-}
-
-/** Calls a client's callback through the guard, with the connection as `this`. */
-export function emit(guard: Guard, label: string, fn: ((...args: never[]) => unknown) | undefined, conn: unknown, ...args: unknown[]): void {
-  guard.call(label, fn, conn, conn, ...args);
 }

@@ -3,58 +3,19 @@
 // what server connections (StreamConnection, below) and async clients (client.ts) share; a
 // client attaches a fresh socket on every (re)connect.
 import type { Socket } from 'node:net';
-import { LoomError } from '../core/errors.js';
-import type { Logger } from '../log/logger.js';
-import type { Connection, Handler, Message, ProtocolModule, Worker } from '../types/handler.js';
-import type { ListenerContext } from '../core/context.js';
-import type { Guard } from '../core/guard.js';
-import type { WorkerStats } from '../core/stats.js';
+import type { ProtocolModule } from '../types/handler.js';
+import { ConnectionBase, peerOf, type ConnectionContext, type ConnectionInfo } from './connection.js';
+import type { ListenerContext } from './context.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Corked replies past this many bytes are flushed at once. */
 const CORK_FLUSH_BYTES = 16384;
 
-type Callback<A extends unknown[]> = ((...args: A) => unknown) | undefined;
-
-/** What framing needs: a listener's context, or a client's own (with an empty handler). */
-export interface StreamContext {
-  /** The listen or connect URL, for log lines. */
-  url: string;
-  protocol: ProtocolModule;
-  /** Callbacks used when the connection sets none of its own ({} for clients). */
-  handler: Handler;
-  guard: Guard;
-  stats: WorkerStats;
-  log: Logger;
-}
-
 const kConn = Symbol('loom.connection');
 
-type PeerHandle = { getpeername?(out: { address?: string; port?: number }): number };
-
-/**
- * The peer's address, asked of the handle directly: socket.remoteAddress makes Node keep a
- * peername object on every socket, about 0.75 KB of RSS per idle connection in all.
- */
-function peerOf(socket: Socket): { address?: string; port?: number } {
-  const handle = (socket as unknown as { _handle?: PeerHandle | null })._handle;
-  const out: { address?: string; port?: number } = {};
-  if (handle?.getpeername && handle.getpeername(out) === 0) return out;
-  return { address: socket.remoteAddress, port: socket.remotePort };
-}
 type OwnedSocket = Socket & { [kConn]?: StreamBase };
 
-export abstract class StreamBase implements Connection {
-  readonly createdAt = Date.now();
-  remoteAddress = '';
-  remotePort = 0;
-  private data_: Record<string, unknown> | null = null;
-  onMessage?: (conn: Connection, data: Message) => unknown;
-  onClose?: (conn: Connection) => unknown;
-  onError?: (conn: Connection, err: Error) => unknown;
-  onBufferFull?: (conn: Connection) => unknown;
-  onBufferDrain?: (conn: Connection) => unknown;
-
+export abstract class StreamBase extends ConnectionBase {
   /** The current socket; a client's changes on every (re)connect. */
   socket!: Socket;
   /** Bytes received but not yet a whole packet. */
@@ -62,16 +23,7 @@ export abstract class StreamBase implements Connection {
   private paused = false;
   protected closing = false;
   protected closed = false;
-  protected bufferFull = false;
-
-  constructor(
-    readonly id: number,
-    readonly protocol: string,
-    readonly worker: Worker,
-    public maxSendBufferSize: number,
-    public maxPackageSize: number,
-    protected readonly ctx: StreamContext,
-  ) {}
+  private afterFlush_: ((err?: Error | null) => void) | null = null;
 
   /** Takes a socket: its bytes become messages of this connection. */
   protected attach(socket: Socket): void {
@@ -102,35 +54,26 @@ export abstract class StreamBase implements Connection {
   }
 
   send(data: unknown, raw = false): boolean | null {
-    const { socket, ctx } = this;
-    if (this.closing || this.closed || socket.destroyed) {
-      ctx.stats.sendFailures++;
-      return false;
-    }
-    if (socket.writableLength >= this.maxSendBufferSize) {
-      this.refuse();
-      return false;
-    }
+    const { socket } = this;
+    if (this.closing || this.closed || socket.destroyed) return this.failed();
+    if (!this.admit(socket.writableLength)) return false;
     const payload = this.encode(data, raw);
     if (payload === null) return false;
-    let belowMark = socket.write(payload, this.bufferFull ? this.afterFlush : undefined);
+    socket.write(payload, this.bufferFull ? this.afterFlush : undefined);
     if (socket.writableCorked && socket.writableLength >= Math.min(CORK_FLUSH_BYTES, this.maxSendBufferSize)) {
       // A big reply inside a corked batch goes to the kernel now: only what the kernel cannot
       // take counts against max_send_buffer_size.
       socket.uncork();
       socket.cork();
-      belowMark = !socket.writableNeedDrain;
     }
-    if (!this.bufferFull && socket.writableLength >= this.maxSendBufferSize) {
-      this.full();
+    const wasFull = this.bufferFull;
+    const result = this.afterWrite(socket.writableLength);
+    if (!wasFull && this.bufferFull && !socket.writableNeedDrain && socket.writable && !this.closing) {
       // The stream emits 'drain' only when a write went over its own high-water mark (16 kB);
       // below that, an empty write's callback tells when everything before it is flushed.
-      if (!socket.writableNeedDrain && socket.writable && !this.closing) socket.write(EMPTY, this.afterFlush);
-      return null;
+      socket.write(EMPTY, this.afterFlush);
     }
-    // Replies written while a batch of packets is handled sit corked for one writev; that is
-    // "sent" too. Only a backlog past the stream's high-water mark (a slow reader) is "queued".
-    return belowMark ? true : null;
+    return result;
   }
 
   /** The wire form of data through the protocol (raw: as is); null when encode() threw. */
@@ -147,27 +90,6 @@ export abstract class StreamBase implements Connection {
     }
     return typeof payload === 'string' || payload instanceof Uint8Array ? payload : String(payload);
   }
-
-  /** A send refused because the buffer is full: counted, and onError told. */
-  protected refuse(): void {
-    this.ctx.stats.sendFailures++;
-    this.call('onError', this.onError ?? this.ctx.handler.onError, new LoomError('LOOM_ERR_SEND_BUFFER_FULL', `send buffer of connection ${this.id} is full (${this.maxSendBufferSize} bytes); data dropped`));
-  }
-
-  protected full(): void {
-    this.bufferFull = true;
-    this.call('onBufferFull', this.onBufferFull ?? this.ctx.handler.onBufferFull);
-  }
-
-  /** A free object for the handler, made on first use. */
-  get data(): Record<string, unknown> {
-    return (this.data_ ??= {});
-  }
-  set data(v: Record<string, unknown>) {
-    this.data_ = v;
-  }
-
-  private afterFlush_: ((err?: Error | null) => void) | null = null;
 
   /** Callback of writes made while the buffer is full: drained once nothing is left queued. */
   protected get afterFlush(): (err?: Error | null) => void {
@@ -212,11 +134,8 @@ export abstract class StreamBase implements Connection {
     }
   }
 
-  pipe(dest: Connection): void {
-    this.onMessage = (_c, data) => dest.send(data);
-    this.onClose = () => dest.close();
-    dest.onBufferFull = () => this.pauseRecv();
-    dest.onBufferDrain = () => this.resumeRecv();
+  override describe(now: number): ConnectionInfo | null {
+    return this.socket ? this.socketRow(this.socket, 'in', this.socket.writableLength, now) : null;
   }
 
   /**
@@ -267,14 +186,12 @@ export abstract class StreamBase implements Connection {
         ctx.guard.report(`${this.protocol} decode`, err);
         return this.badPacket('the protocol decode() threw');
       }
-      ctx.stats.totalRequests++;
-      ctx.guard.invoke('onMessage', this.onMessage ?? ctx.handler.onMessage, ctx.handler, this, message);
+      this.deliver(message);
     }
   }
 
   private badPacket(why: string): void {
-    this.ctx.stats.badPackets++;
-    this.ctx.log.warn(`LOOM_ERR_BAD_PACKET closed connection ${this.id} ${this.peerDescription()} on ${this.ctx.url}: ${why}`);
+    this.ctx.badPackets.report(`closed connection ${this.id}`, this.peerDescription(), why);
     this.recv = null;
     this.abort();
   }
@@ -284,14 +201,8 @@ export abstract class StreamBase implements Connection {
     return `from ${this.remoteAddress}:${this.remotePort}`;
   }
 
-  protected drained(): void {
-    if (!this.bufferFull) return;
-    this.bufferFull = false;
-    this.call('onBufferDrain', this.onBufferDrain ?? this.ctx.handler.onBufferDrain);
-  }
-
   protected socketError(_socket: Socket, err: Error): void {
-    this.call('onError', this.onError ?? this.ctx.handler.onError, err);
+    this.call('onError', err);
   }
 
   /** The socket closed: the closed state, the byte counters, onClose. */
@@ -302,15 +213,11 @@ export abstract class StreamBase implements Connection {
     this.ctx.stats.bytesIn += socket.bytesRead;
     this.ctx.stats.bytesOut += socket.bytesWritten;
     this.detached();
-    this.call('onClose', this.onClose ?? this.ctx.handler.onClose);
+    this.call('onClose');
   }
 
   /** Bookkeeping once the socket is closed, before onClose. */
   protected abstract detached(): void;
-
-  protected call<A extends unknown[]>(label: string, fn: Callback<[Connection, ...A]>, ...args: A): void {
-    this.ctx.guard.call(label, fn as never, this.ctx.handler, this, ...args);
-  }
 }
 
 /** A connection accepted by a listener. */
@@ -319,9 +226,7 @@ export class StreamConnection extends StreamBase {
 
   constructor(socket: Socket, ctx: ListenerContext) {
     super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
-    ctx.connections.set(this.id, this);
-    ctx.stats.connections++;
-    ctx.stats.totalConnections++;
+    ctx.register(this);
     this.attach(socket);
     ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, this);
   }
@@ -331,7 +236,8 @@ export class StreamConnection extends StreamBase {
   }
 
   protected detached(): void {
-    this.ctx.connections.delete(this.id);
-    this.ctx.stats.connections--;
+    this.ctx.unregister(this);
   }
 }
+
+export type { ConnectionContext, ProtocolModule };

@@ -1,10 +1,13 @@
-// An HTTP exchange seen as a Loom connection: `send` answers this request. One per request;
-// `id` is the TCP connection's, so keep-alive requests on one socket share it.
+// An HTTP listener's connections. HttpSocket is the TCP connection (listed in worker.connections
+// and `loom connections`); HttpConnection is one request on it as the handler sees it: `send`
+// answers that request, and its `id` and `data` are the TCP connection's, so keep-alive requests
+// on one socket share them.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { Connection, Message, Worker } from '../types/handler.js';
+import { ConnectionBase, peerOf, type ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
+import type { Connection } from '../types/handler.js';
 
 /** `conn.send({ status, headers, body })`: body a string, Buffer, readable stream or JSON value. */
 export interface HttpResponse {
@@ -13,24 +16,21 @@ export interface HttpResponse {
   body?: unknown;
 }
 
-export class HttpConnection implements Connection {
-  readonly protocol = 'http';
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly worker: Worker;
-  data: Record<string, unknown>;
-  maxSendBufferSize: number;
-  maxPackageSize: number;
-  onMessage?: (conn: Connection, data: Message) => unknown;
+export class HttpConnection extends ConnectionBase {
+  constructor(private readonly entry: HttpSocket | null, readonly response: ServerResponse, ctx: ListenerContext) {
+    super(entry?.id ?? 0, 'http', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    if (entry) {
+      this.remoteAddress = entry.remoteAddress;
+      this.remotePort = entry.remotePort;
+    }
+  }
 
-  constructor(readonly id: number, readonly response: ServerResponse, private readonly ctx: ListenerContext, data: Record<string, unknown>) {
-    const socket = response.socket as Socket;
-    this.remoteAddress = socket?.remoteAddress ?? '';
-    this.remotePort = socket?.remotePort ?? 0;
-    this.worker = ctx.worker;
-    this.data = data;
-    this.maxSendBufferSize = ctx.maxSendBufferSize;
-    this.maxPackageSize = ctx.maxPackageSize;
+  override get data(): Record<string, unknown> {
+    return this.entry ? this.entry.data : super.data;
+  }
+  override set data(v: Record<string, unknown>) {
+    if (this.entry) this.entry.data = v;
+    else super.data = v;
   }
 
   /** True once this request has been answered. */
@@ -40,10 +40,7 @@ export class HttpConnection implements Connection {
 
   send(data: unknown, raw = false): boolean | null {
     const res = this.response;
-    if (this.answered || res.destroyed) {
-      this.ctx.stats.sendFailures++;
-      return false;
-    }
+    if (this.answered || res.destroyed) return this.failed();
     const r: HttpResponse = !raw && isResponse(data) ? data : { body: data };
     res.statusCode = r.status ?? 200;
     for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
@@ -82,7 +79,8 @@ export class HttpConnection implements Connection {
     this.response.req.resume();
   }
 
-  pipe(dest: Connection): void {
+  /** The request body goes to dest as it arrives. */
+  override pipe(dest: Connection): void {
     this.response.req.on('data', (chunk: Buffer) => dest.send(chunk, true));
   }
 }
@@ -94,34 +92,24 @@ function isResponse(v: unknown): v is HttpResponse {
 }
 
 /**
- * A TCP connection of an HTTP listener, listed in worker.connections and `loom connections`;
- * closing it lets the response in flight finish first.
+ * A TCP connection of an HTTP listener; closing it lets the response in flight finish first.
+ * It has no request of its own to answer: the handler answers through the HttpConnection it
+ * gets with each request.
  */
-export class HttpSocket implements Connection {
-  readonly protocol: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly worker: Worker;
-  readonly createdAt = Date.now();
-  data: Record<string, unknown> = {};
-  maxSendBufferSize: number;
-  maxPackageSize: number;
+export class HttpSocket extends ConnectionBase {
   /** Requests received and not yet answered. */
   inFlight = 0;
   private closing = false;
 
-  constructor(readonly id: number, readonly socket: Socket, ctx: ListenerContext) {
-    this.protocol = ctx.protocolName;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.worker = ctx.worker;
-    this.maxSendBufferSize = ctx.maxSendBufferSize;
-    this.maxPackageSize = ctx.maxPackageSize;
+  constructor(readonly socket: Socket, ctx: ListenerContext) {
+    super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    const peer = peerOf(socket);
+    this.remoteAddress = peer.address ?? '';
+    this.remotePort = peer.port ?? 0;
   }
 
-  /** No request to answer on the bare socket: use the connection given to onMessage. */
   send(): boolean | null {
-    return false;
+    return this.failed();
   }
 
   close(): void {
@@ -139,7 +127,13 @@ export class HttpSocket implements Connection {
     this.socket.destroy();
   }
 
+  // Node's http server reads the socket; requests are paused and resumed one by one
+  // (HttpConnection), and a stop must not strand a request whose body is still arriving.
   pauseRecv(): void {}
   resumeRecv(): void {}
-  pipe(): void {}
+  override pipe(): void {}
+
+  override describe(now: number): ConnectionInfo | null {
+    return this.socketRow(this.socket, 'in', this.socket.writableLength, now);
+  }
 }

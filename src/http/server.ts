@@ -35,27 +35,30 @@ export function createWebServer(group: GroupConfig): Server {
   return tls ? createHttps({ ...options, ...tls }) : createHttp(options);
 }
 
-const sockets = new WeakMap<Socket, HttpSocket>();
+const kEntry = Symbol('loom.httpSocket');
+type TrackedSocket = Socket & { [kEntry]?: HttpSocket };
 
-/** Tracks TCP connections of a web server in ctx.connections (status, graceful stop). */
+/** Lists the TCP connections of a web server in worker.connections (status, graceful stop). */
 export function trackSockets(server: Server, ctx: ListenerContext): void {
-  server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
-    const entry = new HttpSocket(ctx.nextConnectionId(), socket, ctx);
-    sockets.set(socket, entry);
-    ctx.connections.set(entry.id, entry);
-    ctx.stats.connections++;
-    ctx.stats.totalConnections++;
+  server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (socket: TrackedSocket) => {
+    const entry = new HttpSocket(socket, ctx);
+    socket[kEntry] = entry;
+    ctx.register(entry);
     socket.once('close', () => {
-      ctx.connections.delete(entry.id);
-      ctx.stats.connections--;
+      ctx.unregister(entry); // a no-op once a WebSocket took the connection over: it unregisters itself
       ctx.stats.bytesIn += socket.bytesRead;
       ctx.stats.bytesOut += socket.bytesWritten;
     });
   });
-  server.on('tlsClientError', () => { ctx.stats.badPackets++; });
+  server.on('tlsClientError', (err: Error, socket: Socket) => {
+    ctx.badPackets.report('TLS handshake failed', `from ${socket.remoteAddress}:${socket.remotePort}`, err.message);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Malformed requests and header timeouts: count, answer if possible, close.
-    if (err.code !== 'ECONNRESET') ctx.stats.badPackets++;
+    if (err.code !== 'ECONNRESET') {
+      const entry = (socket as TrackedSocket)[kEntry];
+      ctx.badPackets.report(`closed connection ${entry?.id ?? '?'}`, `from ${entry?.remoteAddress ?? socket.remoteAddress}:${entry?.remotePort ?? socket.remotePort}`, `${err.code ?? 'error'} ${err.message}`);
+    }
     if (socket.writable && !socket.destroyed) {
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -64,15 +67,16 @@ export function trackSockets(server: Server, ctx: ListenerContext): void {
   });
 }
 
+/** The listed connection of an HTTP listener's socket. */
 export function socketEntry(socket: Socket): HttpSocket | undefined {
-  return sockets.get(socket);
+  return (socket as TrackedSocket)[kEntry];
 }
 
 /** Serves http:// requests: static files first, then the handler's onMessage(conn, request). */
 export function attachHttp(server: Server, ctx: ListenerContext, group: GroupConfig): void {
   trackSockets(server, ctx);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const entry = sockets.get(req.socket);
+    const entry = socketEntry(req.socket);
     if (entry) {
       entry.inFlight++;
       res.once('close', () => entry.answered());
@@ -118,7 +122,7 @@ function dispatch(req: IncomingMessage, res: ServerResponse, ctx: ListenerContex
     return;
   }
   ctx.stats.totalRequests++;
-  const conn = new HttpConnection(entry?.id ?? 0, res, ctx, entry?.data ?? {});
+  const conn = new HttpConnection(entry ?? null, res, ctx);
   const answer500 = () => {
     if (!conn.answered && !res.destroyed) { res.statusCode = 500; res.end('Internal Server Error\n'); }
   };

@@ -5,74 +5,53 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { GroupConfig } from '../config/types.js';
-import { LoomError } from '../core/errors.js';
-import type { Connection, Message, Worker } from '../types/handler.js';
+import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
+import { WebSocketBase } from '../core/websocket.js';
+import type { HttpSocket } from './connection.js';
 import { buildRequest } from './request.js';
 import { socketEntry, trackSockets, upgradeRequired } from './server.js';
 
-/** Below this many buffered bytes a send counts as sent (as on stream connections). */
-const QUEUED_BYTES = 16384;
-
-export class WsConnection implements Connection {
-  readonly protocol = 'websocket';
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly worker: Worker;
-  readonly createdAt = Date.now();
-  data: Record<string, unknown> = {};
-  maxSendBufferSize: number;
-  maxPackageSize: number;
-  ws: WebSocket | null = null;
+export class WsConnection extends WebSocketBase {
+  /** Answered the last ping (or sent something) since the previous heartbeat. */
   alive = true;
-  private bufferFull = false;
-  onMessage?: (conn: Connection, data: Message) => unknown;
-  onClose?: (conn: Connection) => unknown;
-  onError?: (conn: Connection, err: Error) => unknown;
-  onBufferFull?: (conn: Connection) => unknown;
-  onBufferDrain?: (conn: Connection) => unknown;
+  protected declare readonly ctx: ListenerContext;
 
-  constructor(readonly id: number, readonly socket: Socket, private readonly ctx: ListenerContext) {
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.worker = ctx.worker;
-    this.maxSendBufferSize = ctx.maxSendBufferSize;
-    this.maxPackageSize = ctx.maxPackageSize;
+  constructor(readonly socket: Socket, entry: HttpSocket | undefined, ctx: ListenerContext) {
+    super(entry?.id ?? ctx.nextConnectionId(), 'websocket', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    if (entry) {
+      this.remoteAddress = entry.remoteAddress;
+      this.remotePort = entry.remotePort;
+    } else {
+      this.remoteAddress = socket.remoteAddress ?? '';
+      this.remotePort = socket.remotePort ?? 0;
+    }
   }
 
-  send(data: unknown, raw = false): boolean | null {
-    const { ws, ctx } = this;
-    if (!ws || ws.readyState !== ws.OPEN) {
-      ctx.stats.sendFailures++;
-      return false;
-    }
-    if (ws.bufferedAmount >= this.maxSendBufferSize) {
-      ctx.stats.sendFailures++;
-      ctx.guard.call('onError', this.onError ?? ctx.handler.onError, ctx.handler, this, new LoomError('LOOM_ERR_SEND_BUFFER_FULL', `send buffer of connection ${this.id} is full (${this.maxSendBufferSize} bytes); data dropped`));
-      return false;
-    }
-    const payload = typeof data === 'string' || data instanceof Uint8Array ? data : raw ? String(data) : JSON.stringify(data);
-    ws.send(payload, { binary: typeof payload !== 'string' }, () => this.sent());
-    if (!this.bufferFull && ws.bufferedAmount >= this.maxSendBufferSize) {
-      this.bufferFull = true;
-      ctx.guard.call('onBufferFull', this.onBufferFull ?? ctx.handler.onBufferFull, ctx.handler, this);
-    }
-    // Over TLS bytes are always momentarily buffered: 'queued' means a real backlog.
-    return ws.bufferedAmount < QUEUED_BYTES ? true : null;
-  }
-
-  private sent(): void {
-    if (this.bufferFull && this.ws && this.ws.bufferedAmount === 0) {
-      this.bufferFull = false;
-      this.ctx.guard.call('onBufferDrain', this.onBufferDrain ?? this.ctx.handler.onBufferDrain, this.ctx.handler, this);
-    }
+  /** The handshake is done: the TCP connection is now this WebSocket, listed as such. */
+  opened(ws: WebSocket): void {
+    this.adopt(ws);
+    this.ctx.replace(this);
+    ws.on('pong', () => { this.alive = true; });
+    ws.on('message', (data, isBinary) => {
+      this.alive = true;
+      this.receiveFrame(data, isBinary);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.ctx.stats.badPackets++;
+      this.call('onError', err);
+    });
+    ws.once('close', () => {
+      this.ctx.unregister(this);
+      this.call('onClose');
+    });
+    this.call('onConnect');
   }
 
   close(data?: unknown, raw = false): void {
-    if (data !== undefined) this.send(data, raw);
-    if (this.ws) this.ws.close(1000);
+    if (this.ws) this.closeWebSocket(data, raw);
     else this.socket.destroy();
   }
 
@@ -81,14 +60,8 @@ export class WsConnection implements Connection {
     else this.socket.destroy();
   }
 
-  pauseRecv(): void { this.ws?.pause(); }
-  resumeRecv(): void { this.ws?.resume(); }
-
-  pipe(dest: Connection): void {
-    this.onMessage = (_c, d) => dest.send(d);
-    this.onClose = () => dest.close();
-    dest.onBufferFull = () => this.pauseRecv();
-    dest.onBufferDrain = () => this.resumeRecv();
+  override describe(now: number): ConnectionInfo | null {
+    return this.socketRow(this.socket, 'in', this.ws?.bufferedAmount ?? 0, now);
   }
 }
 
@@ -112,9 +85,7 @@ export function attachWebSocket(server: Server, ctx: ListenerContext, group: Gro
 }
 
 async function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ListenerContext): Promise<void> {
-  const entry = socketEntry(req.socket);
-  const conn = new WsConnection(entry?.id ?? ctx.nextConnectionId(), req.socket, ctx);
-  const request = buildRequest(req, Buffer.alloc(0));
+  const conn = new WsConnection(req.socket, socketEntry(req.socket), ctx);
   const refuse = (status: string) => {
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     socket.destroy();
@@ -123,7 +94,7 @@ async function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duple
   if (check) {
     let verdict: unknown;
     try {
-      verdict = await check.call(ctx.handler, conn, request);
+      verdict = await check.call(ctx.handler, conn, buildRequest(req, Buffer.alloc(0)));
     } catch (err) {
       ctx.guard.report('onWebSocketConnect', err);
       return refuse('403 Forbidden');
@@ -131,28 +102,5 @@ async function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duple
     if (verdict === false) return refuse('403 Forbidden');
   }
   if (socket.destroyed) return;
-  wss.handleUpgrade(req, socket, head, (ws) => {
-    conn.ws = ws;
-    // The TCP connection now belongs to this WebSocket: list it as such.
-    if (entry) ctx.connections.set(entry.id, conn);
-    else {
-      ctx.connections.set(conn.id, conn);
-      ctx.stats.connections++;
-      ctx.stats.totalConnections++;
-      ws.once('close', () => { ctx.connections.delete(conn.id); ctx.stats.connections--; });
-    }
-    ws.on('pong', () => { conn.alive = true; });
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      conn.alive = true;
-      ctx.stats.totalRequests++;
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      ctx.guard.invoke('onMessage', conn.onMessage ?? ctx.handler.onMessage, ctx.handler, conn as Connection, isBinary ? buf : buf.toString('utf8'));
-    });
-    ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.stats.badPackets++;
-      ctx.guard.call('onError', conn.onError ?? ctx.handler.onError, ctx.handler, conn, err);
-    });
-    ws.once('close', () => ctx.guard.call('onClose', conn.onClose ?? ctx.handler.onClose, ctx.handler, conn));
-    ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, conn);
-  });
+  wss.handleUpgrade(req, socket, head, (ws) => conn.opened(ws));
 }

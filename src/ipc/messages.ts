@@ -1,6 +1,10 @@
 // Messages between the master and its workers over the fork() IPC channel.
 import type { GroupConfig } from '../config/types.js';
+import type { ConnectionInfo } from '../core/connection.js';
+import type { LoomErrorCode } from '../core/errors.js';
 import type { WorkerStats } from '../core/stats.js';
+
+export type { ConnectionInfo };
 
 export interface WorkerInit {
   t: 'init';
@@ -14,19 +18,10 @@ export interface WorkerInit {
   user: { uid: number; gid: number } | null;
 }
 
-export interface ConnectionInfo {
-  id: number;
-  protocol: string;
-  local: string;
-  remote: string;
-  bytesIn: number;
-  bytesOut: number;
-  sendQueue: number;
-  ageSeconds: number;
-}
-
 export interface WorkerReport {
   stats: WorkerStats;
+  /** Short hash of the handler file this process loaded (null: no handler). */
+  handlerVersion: string | null;
   timers: number;
   state: string;
   connections?: ConnectionInfo[];
@@ -38,6 +33,8 @@ export type ToWorker =
   | { t: 'stop'; reason: 'stop' | 'reload'; drainMs: number }
   | { t: 'report'; req: number; connections: boolean }
   | { t: 'reopen-logs' }
+  /** Liveness probe: a worker whose event loop is stuck never answers. */
+  | { t: 'ping'; seq: number }
   /** Least connection count among the group's other workers, for the balancer. */
   | { t: 'balance'; minSibling: number; siblings: number }
   /** A connection handed over by a sibling (the handle travels with the message). */
@@ -45,7 +42,9 @@ export type ToWorker =
 
 export type ToMaster =
   | { t: 'ready' }
-  | { t: 'fatal'; message: string }
+  /** The worker could not start; code is a LOOM_ERR_* code. */
+  | { t: 'fatal'; code: LoomErrorCode; message: string }
+  | { t: 'pong'; seq: number }
   | { t: 'report'; req: number; report: WorkerReport }
   | { t: 'load'; connections: number }
   | { t: 'handoff' };

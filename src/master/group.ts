@@ -6,6 +6,7 @@ import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { OutputSink } from '../log/output.js';
 import type { ToMaster, ToWorker, WorkerInit, WorkerReport } from '../ipc/messages.js';
+import { LoomError } from '../core/errors.js';
 import type { BoundHandle } from './listeners.js';
 import { spawnSelf } from './spawn.js';
 
@@ -112,15 +113,15 @@ export class WorkerGroup {
     ready.catch(() => undefined);
     const wp: WorkerProcess = { id, child, pid: child.pid ?? 0, startedAt: Date.now(), state: 'starting', ready };
     if (install) this.slots[id] = wp;
-    let fatal = '';
+    let fatal: LoomError | null = null;
     child.on('message', (msg: ToMaster, handle?: unknown) => {
       if (msg.t === 'ready') {
         wp.state = 'running';
         settle.resolve();
         this.scheduleBalance();
       } else if (msg.t === 'fatal') {
-        fatal = msg.message;
-        this.env.log.error(`[${this.name}] worker #${id} pid ${wp.pid} failed to start: ${msg.message}`);
+        fatal = new LoomError(msg.code, msg.message);
+        this.env.log.error(`[${this.name}] worker #${id} pid ${wp.pid} failed to start: ${msg.code} ${msg.message}`);
       } else if (msg.t === 'report') {
         this.pending.get(msg.req)?.(msg.report);
         this.pending.delete(msg.req);
@@ -135,7 +136,7 @@ export class WorkerGroup {
     child.stdout?.on('data', (chunk: Buffer) => this.env.output.write(chunk, 'stdout'));
     child.stderr?.on('data', (chunk: Buffer) => this.env.output.write(chunk, 'stderr'));
     child.on('exit', (code, signal) => {
-      settle.reject(new Error(fatal || `[${this.name}] worker #${id} exited with ${signal ?? code} before it was ready`));
+      settle.reject(fatal ?? new LoomError('LOOM_ERR_WORKER_START', `[${this.name}] worker #${id} exited with ${signal ?? code} before it was ready`));
       this.exited(wp, code, signal);
     });
     const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id };

@@ -5,7 +5,7 @@ import { formatAddress, type ListenSpec } from '../config/listen.js';
 import { loadConfig } from '../config/load.js';
 import { findProtocolFile } from '../core/protocol-loader.js';
 import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
-import { LoomError } from '../core/errors.js';
+import { LoomError, errorMessage } from '../core/errors.js';
 import { Logger } from '../log/logger.js';
 import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
@@ -140,7 +140,7 @@ export class Master {
     let ok = true;
     const fail = (g: string, err: unknown) => {
       ok = false;
-      const msg = `[${g}] reload failed, old processes keep serving: ${(err as Error).message}`;
+      const msg = `[${g}] reload failed, old processes keep serving: ${err instanceof LoomError ? `${err.code} ` : ''}${errorMessage(err)}`;
       lines.push(msg);
       this.log.error(msg);
     };

@@ -1,0 +1,64 @@
+// What WebSocket connections share, accepted ones (http/websocket.ts) and clients
+// (clients/ws-client.ts), on the `ws` package: text frames arrive as strings and binary ones
+// as Buffers; send(string) sends a text frame, send(Buffer) a binary one, anything else its
+// JSON text (raw: String(data)); the send buffer is ws's bufferedAmount.
+import type { RawData, WebSocket } from 'ws';
+import { ConnectionBase } from './connection.js';
+
+/** WebSocket.OPEN, without importing the class for one constant. */
+const OPEN = 1;
+
+export abstract class WebSocketBase extends ConnectionBase {
+  /** The WebSocket, once the handshake is done. */
+  ws: WebSocket | null = null;
+  protected closing = false;
+  private paused = false;
+  private sent_: (() => void) | null = null;
+
+  send(data: unknown, raw = false): boolean | null {
+    const { ws } = this;
+    if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
+    if (!this.admit(ws.bufferedAmount)) return false;
+    const payload = typeof data === 'string' || data instanceof Uint8Array ? data : raw ? String(data) : JSON.stringify(data);
+    ws.send(payload, { binary: typeof payload !== 'string' }, this.sent);
+    return this.afterWrite(ws.bufferedAmount);
+  }
+
+  /** Callback of every write: drained once the WebSocket holds nothing unsent. */
+  protected get sent(): () => void {
+    return (this.sent_ ??= () => {
+      if (this.bufferFull && this.ws && this.ws.bufferedAmount === 0) this.drained();
+    });
+  }
+
+  /** A frame from the peer: onMessage with a string (text) or a Buffer (binary). */
+  protected receiveFrame(data: RawData, isBinary: boolean): void {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    this.deliver(isBinary ? buf : buf.toString('utf8'));
+  }
+
+  /** Takes the WebSocket once its handshake is done. */
+  protected adopt(ws: WebSocket): void {
+    this.ws = ws;
+    this.closing = false;
+    if (this.paused) ws.pause();
+  }
+
+  /** A closing handshake (code 1000), after data if given. */
+  protected closeWebSocket(data: unknown, raw: boolean): void {
+    if (!this.ws || this.closing) return;
+    if (data !== undefined) this.send(data, raw);
+    this.closing = true;
+    this.ws.close(1000);
+  }
+
+  pauseRecv(): void {
+    this.paused = true;
+    this.ws?.pause();
+  }
+
+  resumeRecv(): void {
+    this.paused = false;
+    this.ws?.resume();
+  }
+}
