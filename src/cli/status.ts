@@ -51,17 +51,26 @@ function formatStatus(s: Status): string {
     `started ${s.startedAt}   uptime ${formatUptime(s.uptime)}   load average ${s.loadavg.join(', ')}`,
     `${s.groups.length} group(s)   ${s.processCount} process(es)`,
     '',
-    table(['group', 'listen', 'count', 'deaths', 'exit statuses', 'reloads'], s.groups.map((g) => [
+    table(['group', 'listen', 'count', 'deaths', 'exit statuses', 'reloads', 'handler'], s.groups.map((g) => [
       g.name, g.listen || '-', g.count, g.deaths,
       Object.entries(g.exitStatuses).map(([k, v]) => `${k}:${v}`).join(' ') || '-', g.reloads,
+      g.handlerVersions.length > 1 ? `MIXED ${g.handlerVersions.join(' ')}` : g.handlerVersions[0] ?? '-',
     ])),
     ...s.groups.filter((g) => g.lastReloadError).map((g) => `[${g.name}] last reload failed: ${g.lastReloadError}`),
+    ...s.groups.filter((g) => g.handlerVersions.length > 1).map((g) =>
+      `[${g.name}] processes run ${g.handlerVersions.length} different handler versions (a reload stopped part-way): fix the handler and save it again, or run loom reload`),
     '',
-    table(['pid', 'group', 'id', 'listen', 'memory', 'cpu%', 'conns', 'requests', 'qps', 'send_fail', 'errors', 'timers', 'state'],
+    table(['pid', 'group', 'id', 'listen', 'memory', 'cpu%', 'conns', 'requests', 'qps', 'send_fail', 'errors', 'fds', 'timers', 'handler', 'state'],
       s.processes.map((p) => [p.pid, p.group, p.workerId, p.listen || '-', `${(p.memory / 1048576).toFixed(1)}M`, p.cpu,
-        p.connections, p.totalRequests, p.qps, p.sendFailures, p.handlerErrors, p.timers, p.state])),
+        p.connections, p.totalRequests, p.qps, p.sendFailures, p.handlerErrors, files(p), p.timers, p.handlerVersion ?? '-', p.state])),
   ];
   return lines.join('\n');
+}
+
+/** Open file descriptors of a process against its limit, and how long it ran out (connections dropped). */
+function files(p: Status['processes'][number]): string {
+  const used = p.files === null ? '-' : `${p.files}/${p.fileLimit ?? '?'}`;
+  return p.fdExhausted > 0 ? `${used} out:${p.fdExhausted}s` : used;
 }
 
 function formatUptime(s: number): string {

@@ -157,6 +157,7 @@ export function loadConfig(file: string): LoadResult {
       user,
       stopTimeout: g.get('stop_timeout') as number,
       reloadTimeout: g.get('reload_timeout') as number,
+      hangTimeout: g.get('hang_timeout') as number,
       groups,
     },
   };

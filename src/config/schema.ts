@@ -31,6 +31,7 @@ export const SCHEMA: readonly KeySpec[] = [
   { key: 'group', scope: 'global', type: 'string', default: '', pattern: /^[A-Za-z0-9_.-]*$/, patternDoc: 'letters, digits, . _ -', doc: "Group for the workers; empty: the user's primary group." },
   { key: 'stop_timeout', scope: 'global', type: 'number', default: 10, min: 0.1, max: 86400, doc: 'Seconds a graceful stop may take before workers are killed.' },
   { key: 'reload_timeout', scope: 'global', type: 'number', default: 30, min: 0.1, max: 86400, doc: 'Seconds an old worker may drain during a reload before it is closed.' },
+  { key: 'hang_timeout', scope: 'global', type: 'number', default: 0, min: 0, max: 86400, doc: 'Seconds a worker may leave the master\'s pings unanswered (a blocked event loop) before it is killed and restarted; 0: never (it is only shown as `unresponsive` after 5 s).' },
   { key: 'listen', scope: 'group', type: 'listen', default: null, doc: '`protocol://host:port` or `unix:///path`; none: a process for timers and background jobs.' },
   { key: 'count', scope: 'group', type: 'int', default: 1, min: 1, max: 1024, doc: 'Processes in this group.' },
   { key: 'handler', scope: 'group', type: 'handler', default: null, doc: 'Handler file in handlers_dir: .js, .cjs, .mjs or .ts.' },

@@ -33,6 +33,8 @@ export interface LoomConfig {
   user: { name: string; uid: number; gid: number } | null;
   stopTimeout: number;
   reloadTimeout: number;
+  /** Seconds before an unresponsive worker is killed; 0: never. */
+  hangTimeout: number;
   groups: GroupConfig[];
 }
 

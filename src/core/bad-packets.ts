@@ -23,7 +23,10 @@ export class BadPackets {
     private readonly log: Logger,
   ) {}
 
-  /** Counts one bad packet and logs it unless this interval's lines are used up. */
+  /**
+   * Counts one bad packet and logs it unless this interval's lines are used up. `peer` reads
+   * "from HOST:PORT" (a client's: "to HOST:PORT").
+   */
   report(what: string, peer: string, why: string): void {
     this.stats.badPackets++;
     this.timer ??= setTimeout(() => this.flush(), INTERVAL_MS).unref();
@@ -33,7 +36,7 @@ export class BadPackets {
       return;
     }
     this.more++;
-    if (this.peers.size < MAX_PEERS) this.peers.add(peer);
+    if (this.peers.size < MAX_PEERS) this.peers.add(peer.replace(/^(from|to) /, ''));
   }
 
   /** Ends the interval: the summary of what was not logged in full. */

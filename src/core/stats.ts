@@ -10,12 +10,14 @@ export interface WorkerStats {
   bytesOut: number;
   /** Fresh connections handed to a less-loaded sibling (worker/balance.ts). */
   handedOff: number;
-  /** Failed accept() calls (EMFILE: out of file descriptors), each dropping waiting connections. */
+  /** accept() errors Node reported (each may have dropped waiting connections). */
   acceptErrors: number;
+  /** Seconds seen with every file descriptor in use: new connections were dropped meanwhile. */
+  fdExhausted: number;
   /** Requests in the last whole second. */
   qps: number;
 }
 
 export function newStats(): WorkerStats {
-  return { connections: 0, totalConnections: 0, totalRequests: 0, sendFailures: 0, handlerErrors: 0, badPackets: 0, bytesIn: 0, bytesOut: 0, qps: 0, handedOff: 0, acceptErrors: 0 };
+  return { connections: 0, totalConnections: 0, totalRequests: 0, sendFailures: 0, handlerErrors: 0, badPackets: 0, bytesIn: 0, bytesOut: 0, qps: 0, handedOff: 0, acceptErrors: 0, fdExhausted: 0 };
 }

@@ -22,6 +22,9 @@ export interface WorkerReport {
   stats: WorkerStats;
   /** Short hash of the handler file this process loaded (null: no handler). */
   handlerVersion: string | null;
+  /** Open file descriptors and the process's limit on them (null: unknown). */
+  files: number | null;
+  fileLimit: number | null;
   timers: number;
   state: string;
   connections?: ConnectionInfo[];

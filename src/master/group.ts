@@ -22,7 +22,14 @@ export interface WorkerProcess {
   startedAt: number;
   state: 'starting' | 'running' | 'stopping';
   ready: Promise<void>;
+  /** When the ping it has not answered yet was sent; null: none outstanding. */
+  pingSentAt: number | null;
+  /** It has not answered for UNRESPONSIVE_MS: its event loop is stuck. */
+  unresponsive: boolean;
 }
+
+/** A serving process that has not answered pings for this long is shown as unresponsive. */
+export const UNRESPONSIVE_MS = 5000;
 
 export interface GroupEnv {
   log: Logger;
@@ -30,6 +37,8 @@ export interface GroupEnv {
   init: Omit<WorkerInit, 'group' | 'workerId'>;
   /** False once the daemon is stopping: dead workers are not replaced. */
   keepAlive(): boolean;
+  /** Milliseconds a process may leave pings unanswered before it is killed and restarted; 0: never. */
+  hangTimeoutMs(): number;
 }
 
 export class WorkerGroup {
@@ -111,11 +120,13 @@ export class WorkerGroup {
     let settle: { resolve(): void; reject(e: Error): void };
     const ready = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
     ready.catch(() => undefined);
-    const wp: WorkerProcess = { id, child, pid: child.pid ?? 0, startedAt: Date.now(), state: 'starting', ready };
+    const wp: WorkerProcess = { id, child, pid: child.pid ?? 0, startedAt: Date.now(), state: 'starting', ready, pingSentAt: null, unresponsive: false };
     if (install) this.slots[id] = wp;
     let fatal: LoomError | null = null;
     child.on('message', (msg: ToMaster, handle?: unknown) => {
-      if (msg.t === 'ready') {
+      if (msg.t === 'pong') {
+        this.answered(wp);
+      } else if (msg.t === 'ready') {
         wp.state = 'running';
         settle.resolve();
         this.scheduleBalance();
@@ -164,6 +175,39 @@ export class WorkerGroup {
       if (this.env.keepAlive() && wp.id < this.config.count && this.slots[wp.id] === null) this.spawn(wp.id);
     }, delay);
     this.restartTimers.add(timer);
+  }
+
+  /**
+   * Liveness: every process past its start is pinged; one whose event loop is stuck (a handler
+   * in an endless loop) stops answering, is shown as unresponsive, and after hang_timeout is
+   * killed (then restarted like any process that died).
+   */
+  checkHealth(now: number): void {
+    const hangMs = this.env.hangTimeoutMs();
+    for (const wp of this.all()) {
+      if (wp.state === 'starting' || !wp.child.connected) continue;
+      if (wp.pingSentAt === null) {
+        wp.pingSentAt = now;
+        this.send(wp, { t: 'ping', seq: now });
+        continue;
+      }
+      const silent = now - wp.pingSentAt;
+      if (!wp.unresponsive && silent >= UNRESPONSIVE_MS) {
+        wp.unresponsive = true;
+        this.env.log.warn(`LOOM_ERR_WORKER_HUNG [${this.name}] worker #${wp.id} pid ${wp.pid} has not answered for ${Math.round(silent / 1000)} s: its event loop is blocked (a handler in a long synchronous loop?)${hangMs > 0 ? `; killed at ${hangMs / 1000} s` : ''}`);
+      }
+      if (hangMs > 0 && silent >= hangMs && wp.state !== 'stopping') {
+        this.env.log.error(`LOOM_ERR_WORKER_HUNG [${this.name}] worker #${wp.id} pid ${wp.pid} did not answer for ${Math.round(silent / 1000)} s (hang_timeout); killing it`);
+        wp.child.kill('SIGKILL');
+      }
+    }
+  }
+
+  private answered(wp: WorkerProcess): void {
+    wp.pingSentAt = null;
+    if (!wp.unresponsive) return;
+    wp.unresponsive = false;
+    this.env.log.info(`[${this.name}] worker #${wp.id} pid ${wp.pid} answers again`);
   }
 
   /** Connections of each serving process: its last report plus what was handed to it since. */

@@ -15,6 +15,9 @@ import { controlSocketPath, removePid, runningPid, writePid } from './pidfile.js
 import { buildStatus, buildConnections } from './status.js';
 import { watchHandlers, type HandlerWatcher } from './watcher.js';
 
+/** How often every worker is pinged (see WorkerGroup.checkHealth). */
+const HEALTH_CHECK_MS = 1000;
+
 export interface ReloadResult { ok: boolean; lines: string[] }
 
 export interface MasterOptions {
@@ -84,6 +87,10 @@ export class Master {
       this.cleanup();
       throw err instanceof LoomError ? err : new LoomError('LOOM_ERR_WORKER_START', (err as Error).message);
     }
+    setInterval(() => {
+      const now = Date.now();
+      for (const g of this.groups) g.checkHealth(now);
+    }, HEALTH_CHECK_MS).unref();
     this.log.info(`started ${this.groups.length} group(s), ${this.processCount()} worker process(es); config ${config.file}`);
     if (config.watch) await this.startWatching();
   }
@@ -192,6 +199,7 @@ export class Master {
       output: this.output,
       init: { t: 'init' as const, name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground, user: config.user },
       keepAlive: () => !this.stopping,
+      hangTimeoutMs: () => this.config.hangTimeout * 1000,
     };
   }
 

@@ -20,7 +20,16 @@ export interface ProcessStatus {
   handlerErrors: number;
   badPackets: number;
   handedOff: number;
+  acceptErrors: number;
+  /** Seconds at the file descriptor limit (new connections dropped meanwhile). */
+  fdExhausted: number;
+  /** Open file descriptors, and the limit (null: unknown). */
+  files: number | null;
+  fileLimit: number | null;
+  /** Short hash of the handler file the process loaded. */
+  handlerVersion: string | null;
   timers: number;
+  /** starting, running, stopping, or unresponsive (pings unanswered: its event loop is blocked). */
   state: string;
   uptime: number;
 }
@@ -33,6 +42,8 @@ export interface GroupStatus {
   exitStatuses: Record<string, number>;
   reloads: number;
   lastReloadError: string | null;
+  /** Handler versions its serving processes run: more than one after a hot reload that failed part-way. */
+  handlerVersions: string[];
 }
 
 export interface Status {
@@ -50,8 +61,13 @@ export interface Status {
 export async function buildStatus(master: Master): Promise<Status> {
   const processes: ProcessStatus[] = [];
   const pids: number[] = [];
+  const versions = new Map<string, Set<string>>();
   for (const g of master.groups) {
     const reports = await g.reports(false);
+    const live = new Set(g.live());
+    const seen = new Set<string>();
+    versions.set(g.name, seen);
+    for (const [wp, r] of reports) if (live.has(wp) && r?.handlerVersion) seen.add(r.handlerVersion);
     for (const [wp, r] of reports) {
       pids.push(wp.pid);
       processes.push({
@@ -68,8 +84,13 @@ export async function buildStatus(master: Master): Promise<Status> {
         handlerErrors: r?.stats.handlerErrors ?? 0,
         badPackets: r?.stats.badPackets ?? 0,
         handedOff: r?.stats.handedOff ?? 0,
+        acceptErrors: r?.stats.acceptErrors ?? 0,
+        fdExhausted: r?.stats.fdExhausted ?? 0,
+        files: r?.files ?? null,
+        fileLimit: r?.fileLimit ?? null,
+        handlerVersion: r?.handlerVersion ?? null,
         timers: r?.timers ?? 0,
-        state: r?.state ?? wp.state,
+        state: wp.unresponsive ? 'unresponsive' : r?.state ?? wp.state,
         uptime: Math.round((Date.now() - wp.startedAt) / 1000),
       });
     }
@@ -98,6 +119,7 @@ export async function buildStatus(master: Master): Promise<Status> {
       exitStatuses: Object.fromEntries(g.exitStatuses),
       reloads: g.reloads,
       lastReloadError: g.lastReloadError,
+      handlerVersions: [...(versions.get(g.name) ?? [])].sort(),
     })),
     processCount: processes.length,
     processes,

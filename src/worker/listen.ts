@@ -53,15 +53,15 @@ export function listenStream(handle: RawHandle, group: GroupConfig, ctx: Listene
 }
 
 /**
- * accept() failing (EMFILE: out of file descriptors) makes libuv drop the waiting connections
- * to keep the listener alive; Node reports each round as a server error. Count them, and say
- * so in the log: the first at once, then how many per interval.
+ * accept() errors that Node reports (out of memory or buffers; out of file descriptors only when
+ * libuv cannot drop connections by itself, see fd-watch.ts): counted, and logged at once, then
+ * once per interval with how many.
  */
 function watchAcceptErrors(server: Server, ctx: ListenerContext): void {
   let unlogged = 0;
   let timer: NodeJS.Timeout | null = null;
   const line = (n: number, code: string) =>
-    `LOOM_ERR_ACCEPT ${ctx.url}: accept failed ${n} time(s) with ${code}${code === 'EMFILE' || code === 'ENFILE' ? ' (out of file descriptors: raise LimitNOFILE or ulimit -n)' : ''}; waiting connections were dropped`;
+    `LOOM_ERR_ACCEPT ${ctx.url}: accept failed ${n} time(s) with ${code}${code === 'EMFILE' || code === 'ENFILE' ? ' (out of file descriptors: raise LimitNOFILE or ulimit -n)' : ''}`;
   server.on('error', (err: NodeJS.ErrnoException) => {
     ctx.stats.acceptErrors++;
     const code = err.code ?? err.message;

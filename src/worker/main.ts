@@ -19,6 +19,7 @@ import type { Connection, Handler, Worker } from '../types/handler.js';
 import { Balancer } from './balance.js';
 import { WorkerClients } from './clients.js';
 import { listenStream, listenUdp, type RawHandle } from './listen.js';
+import { fileLimit, openFiles, watchFileDescriptors } from './fd-watch.js';
 import { gracefulStop } from './stop.js';
 import { attachUdp } from './udp.js';
 
@@ -110,6 +111,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         socket.resume();
         new StreamConnection(socket, ctx);
       });
+      watchFileDescriptors(group.listen.url, stats, log);
     }
   }
   send({ t: 'ready' });
@@ -148,6 +150,8 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         return send({ t: 'report', req: msg.req, report: {
           stats: { ...stats },
           handlerVersion,
+          files: openFiles(),
+          fileLimit: fileLimit(),
           timers: timers.count,
           state: stopping ? 'stopping' : 'running',
           connections: msg.connections ? describeConnections(connections, clients) : undefined,

@@ -3,7 +3,7 @@
 // throws. The worker (count = 1, so every connection shares it) keeps serving the others,
 // keeps its pid, and status counts each bad packet.
 import t from 'tap';
-import { freePort, sandbox, startDaemon, statusJson, type Sandbox } from '../helpers/loom';
+import { freePort, sandbox, startDaemon, statusJson, waitFor, type Sandbox } from '../helpers/loom';
 import { frame, splitFrames, splitLines, streamClient, type StreamClient } from '../helpers/clients';
 
 type Split = (buf: Buffer) => [Buffer[], Buffer];
@@ -129,5 +129,24 @@ t.test('bad packets close only their own connection', async (t) => {
     const bad = sb.log().split('\n').filter((l) => l.includes('LOOM_ERR_BAD_PACKET'));
     t.equal(bad.length, 9, 'one LOOM_ERR_BAD_PACKET line per bad packet');
     t.match(sb.log(), /input exploded/, 'the exception from input() is logged');
+  });
+
+  t.test('a flood of bad packets is counted in full but logged in a few lines', async (t) => {
+    const FLOOD = 200;
+    const linesBefore = sb.log().split('\n').filter((l) => l.includes('LOOM_ERR_BAD_PACKET')).length;
+    const countBefore = (await statusJson(sb)).processes.find((p) => p.group === 'text')!.badPackets;
+    for (let i = 0; i < FLOOD; i += 20) {
+      // 20 at a time: each writes an oversize line and is closed by the server.
+      await Promise.all(Array.from({ length: 20 }, async () => {
+        const c = await streamClient({ port: textPort }, splitLines);
+        c.write(Buffer.alloc(100, 'x'));
+        await within(c.closed, 5000, 'the server to close a flooding connection');
+      }));
+    }
+    await waitFor(async () => (await statusJson(sb)).processes.find((p) => p.group === 'text')!.badPackets === countBefore + FLOOD, 'every flooded packet to be counted');
+    const summary = await waitFor(() => sb.log().split('\n').find((l) => /LOOM_ERR_BAD_PACKET \d+ more bad packet\(s\) on text:\/\//.test(l)), 'a summary line');
+    t.match(summary, /peer\(s\): 127\.0\.0\.1:\d+/, 'the summary names peers');
+    const lines = sb.log().split('\n').filter((l) => l.includes('LOOM_ERR_BAD_PACKET')).length - linesBefore;
+    t.ok(lines < FLOOD / 4, `${FLOOD} bad packets gave ${lines} log lines`);
   });
 });
