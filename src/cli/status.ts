@@ -40,8 +40,8 @@ export async function connections(config: LoomConfig, json: boolean): Promise<vo
     return;
   }
   process.stdout.write(table(
-    ['group', 'worker', 'pid', 'id', 'protocol', 'local', 'remote', 'bytes_in', 'bytes_out', 'send_q', 'age_s'],
-    rows.map((r) => [r.group, r.workerId, r.pid, r.id, r.protocol, r.local, r.remote, r.bytesIn, r.bytesOut, r.sendQueue, r.ageSeconds]),
+    ['group', 'worker', 'pid', 'id', 'dir', 'protocol', 'local', 'remote', 'bytes_in', 'bytes_out', 'send_q', 'age_s'],
+    rows.map((r) => [r.group, r.workerId, r.pid, r.id, r.direction, r.protocol, r.local, r.remote, r.bytesIn, r.bytesOut, r.sendQueue, r.ageSeconds]),
   ) + `\n${rows.length} connection(s)\n`);
 }
 

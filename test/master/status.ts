@@ -51,7 +51,7 @@ t.test('status --json, status, status --watch, connections', async (t) => {
   const text = await loom(['status', '-c', sb.config]);
   t.match(text.stdout, /^Loom \d+\.\d+\.\d+ +Node\.js v20/m);
   t.match(text.stdout, /load average/);
-  t.match(text.stdout, /pid +group +id +listen +memory +cpu% +conns +requests +qps +send_fail +errors +timers +state/);
+  t.match(text.stdout, /pid +group +id +listen +memory +cpu% +conns +requests +qps +send_fail +errors +fds +timers +handler +state/);
 
   // --watch redraws every second until stopped.
   const watch = spawn(process.execPath, [LOOM, 'status', '--watch', '-c', sb.config], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -60,4 +60,31 @@ t.test('status --json, status, status --watch, connections', async (t) => {
   await waitFor(() => (out.match(/master pid/g) ?? []).length >= 2, 'two redraws of status --watch', 5000);
   watch.kill();
   c.socket.destroy();
+});
+
+t.test('connections lists async clients too, with their direction', async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[echo]\nlisten = text://127.0.0.1:${port}\nhandler = echo.js\n\n[bg]\nhandler = bg.js\n`,
+    global: 'watch = false',
+    files: {
+      'echo.js': `module.exports = { onMessage(c, d) { c.send(d); } };`,
+      'bg.js': `module.exports = { onWorkerStart(w) { const c = w.connect('text://127.0.0.1:${port}', { reconnectInterval: 0.2 }); c.onConnect = () => c.send('hello'); } };`,
+    },
+  });
+  await startDaemon(t, sb);
+  type Row = { group: string; direction: string; protocol: string; local: string; remote: string; bytesOut: number };
+  const rows = await waitFor(async () => {
+    const r = JSON.parse((await loom(['connections', '--json', '-c', sb.config])).stdout) as Row[];
+    return r.length === 2 && r.every((x) => x.bytesOut > 0) ? r : null;
+  }, 'both ends of the client connection to be listed');
+  const out = rows.find((r) => r.group === 'bg')!;
+  const inbound = rows.find((r) => r.group === 'echo')!;
+  t.equal(out.direction, 'out', 'the async client is an outgoing connection');
+  t.equal(out.protocol, 'text');
+  t.equal(out.remote, `127.0.0.1:${port}`);
+  t.equal(inbound.direction, 'in');
+  t.equal(inbound.remote, out.local, 'the two rows are the two ends of one connection');
+  const table = await loom(['connections', '-c', sb.config]);
+  t.match(table.stdout, /\bout\s+text\s+127\.0\.0\.1:\d+\s+127\.0\.0\.1:\d+/);
 });
