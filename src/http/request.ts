@@ -1,6 +1,7 @@
 // The request object an HTTP handler's onMessage(conn, request) receives. Query, cookies and
 // the body text are worked out only when the handler reads them: most handlers read few.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { decodePath, targetPath } from './path.js';
 
 export class HttpRequest {
   readonly method: string;
@@ -21,12 +22,19 @@ export class HttpRequest {
     this.remotePort = req.socket.remotePort ?? 0;
   }
 
-  /** The path, percent-decoded once. */
+  /**
+   * The path, normalised (an absolute-form target's path; no `.` or `..` segments, in any
+   * spelling) and percent-decoded once; a target that is no path (`*`) or has a malformed
+   * escape is given as sent.
+   */
   get path(): string {
     if (this.path_ === undefined) {
-      const q = this.url.indexOf('?');
-      const raw = q >= 0 ? this.url.slice(0, q) : this.url;
-      try { this.path_ = decodeURIComponent(raw); } catch { this.path_ = raw; }
+      const target = targetPath(this.url);
+      if ('path' in target) this.path_ = decodePath(target.path);
+      else {
+        const q = this.url.indexOf('?');
+        this.path_ = q >= 0 ? this.url.slice(0, q) : this.url;
+      }
     }
     return this.path_;
   }

@@ -1,12 +1,14 @@
 // Static files for http listeners with `root = DIR`: served before the handler, which answers
-// whatever no file matches. Safe by construction: the URL path is decoded once, any `..`,
-// backslash or NUL is refused, and the file's realpath must lie inside root's realpath (so a
-// symlink out of root is refused too). Dotfiles count as missing.
+// whatever no file matches. Safe by construction: the path is normalised (http/path.ts: no dot
+// segment survives), each segment decoded once, a segment holding a slash, backslash or NUL
+// refused, and the file's realpath must lie inside root's realpath (so a symlink out of root is
+// refused too). Dotfiles count as missing.
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { targetPath } from './path.js';
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -53,21 +55,24 @@ export async function serveStatic(root: string, req: IncomingMessage, res: Serve
 }
 
 async function locate(root: string, url: string): Promise<Target> {
-  // Absolute-form request targets (`GET http://host/x`) carry the path after the authority.
-  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?(\/[^?#]*)(\?[^#]*)?/i.exec(url);
-  if (!m) return null; // `*` (OPTIONS) and other non-paths are the handler's business
-  const rawPath = m[1];
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath); // once: `%252e` stays the literal `%2e`
-  } catch {
-    return { status: 400 };
+  const target = targetPath(url);
+  if ('error' in target) return target.error === 'bad-escape' ? { status: 400 } : null; // `*` (OPTIONS): the handler's business
+  const query = /\?[^#]*/.exec(url)?.[0] ?? '';
+  const rawPath = target.path;
+  // Dot segments are gone (targetPath); what is left is decoded segment by segment, and a
+  // segment that decodes to a separator or NUL (`%2F`, `%5C`, `%00`) is refused outright.
+  const segments: string[] = [];
+  for (const raw of rawPath.split('/')) {
+    if (raw === '') continue;
+    let s: string;
+    try {
+      s = decodeURIComponent(raw);
+    } catch {
+      return { status: 400 };
+    }
+    if (s.includes('/') || s.includes('\\') || s.includes('\0')) return { status: 403 };
+    segments.push(s);
   }
-  // After decoding, `%2e%2e`, `%2f` and `%5c` look like what they encode; refuse outright
-  // rather than normalise, so no spelling of a traversal ever reaches the file system.
-  if (path.includes('\0') || path.includes('\\')) return { status: 403 };
-  const segments = path.split('/').filter((s) => s !== '');
-  if (segments.includes('..')) return { status: 403 };
   if (segments.some((s) => s.startsWith('.'))) return null; // .git, .env: as if absent
 
   let realRoot: string;
@@ -86,7 +91,7 @@ async function locate(root: string, url: string): Promise<Target> {
       if (!indexStats.isFile()) return null;
       // Relative links in the page resolve against the directory only with a trailing slash.
       // Leading slashes are collapsed so `//evil.example` never becomes an off-site redirect.
-      if (!rawPath.endsWith('/')) return { redirect: `${rawPath.replace(/^\/+/, '/')}/${m[2] ?? ''}` };
+      if (!rawPath.endsWith('/')) return { redirect: `${rawPath.replace(/^\/+/, '/')}/${query}` };
       return { file: index, stats: indexStats };
     }
   } catch (err) {

@@ -242,6 +242,17 @@ t.test('static files under root through the daemon', async (t) => {
     t.equal(await post.text(), 'handler:POST /notes.txt', 'only GET and HEAD look for files');
   });
 
+  t.test('dot segments in any spelling and absolute-form targets are normalised', async (t) => {
+    t.equal((await raw(sitePort, '/./index.html')).body, '<h1>home</h1>', '/./index.html');
+    t.equal((await raw(sitePort, '/a/%2e/file.txt')).body, 'a file', '/a/%2e/file.txt');
+    t.equal((await raw(sitePort, '/a/%2E%2E/notes.txt')).body, 'notes', '/a/%2E%2E/notes.txt stays inside root');
+    t.equal((await raw(sitePort, '/docs/../a/./file.txt')).body, 'a file');
+    t.equal((await raw(sitePort, 'http://example.com/notes.txt')).body, 'notes', 'an absolute-form target serves its path');
+    const handled = await raw(appPort, 'http://example.com/api/./x/../users?q=1');
+    t.equal(handled.body, 'handler:GET /api/users', 'the handler sees the normalised path of an absolute-form target');
+    t.equal((await raw(appPort, '/api/%2e%2e/v1/%2E/items')).body, 'handler:GET /v1/items');
+  });
+
   t.test('traversal never yields a file outside root (raw sockets)', async (t) => {
     for (const port of [sitePort, appPort]) {
       for (const path of TRAVERSALS) {
