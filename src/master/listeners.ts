@@ -18,20 +18,13 @@ export interface BoundHandle {
 const createServerHandle = (net as unknown as {
   _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): BoundHandle | number;
 })._createServerHandle;
-const createSocketHandle = (dgram as unknown as {
-  _createSocketHandle(address: string, port: number, type: string, fd?: number, flags?: number): BoundHandle | number;
-})._createSocketHandle;
 
-const IPV6_ONLY = 1; // UV_TCP_IPV6ONLY / UV_UDP_IPV6ONLY
-
-export function bindListener(spec: ListenSpec): BoundHandle {
+export async function bindListener(spec: ListenSpec): Promise<BoundHandle> {
+  if (spec.transport === 'udp') return bindUdp(spec);
   let result: BoundHandle | number;
   if (spec.transport === 'unix') {
     removeStaleSocket(spec.path);
     result = createServerHandle(spec.path, -1, -1);
-  } else if (spec.transport === 'udp') {
-    const v6 = net.isIPv6(spec.host);
-    result = createSocketHandle(spec.host, spec.port, v6 ? 'udp6' : 'udp4', undefined, v6 && spec.host !== '::' ? IPV6_ONLY : 0);
   } else {
     const family = net.isIP(spec.host) || 4;
     result = createServerHandle(spec.host, spec.port, family, undefined, 0);
@@ -45,11 +38,45 @@ export function bindListener(spec: ListenSpec): BoundHandle {
       result = held;
     }
   }
-  if (typeof result === 'number') {
-    const name = getSystemErrorName(result);
-    throw new LoomError('LOOM_ERR_BIND', `cannot bind ${spec.url} (${formatAddress(spec)}): ${explain(name)}`);
-  }
+  if (typeof result === 'number') throw bindError(spec, getSystemErrorName(result));
   return result;
+}
+
+function bindError(spec: ListenSpec, code: string): LoomError {
+  return new LoomError('LOOM_ERR_BIND', `cannot bind ${spec.url} (${formatAddress(spec)}): ${explain(code)}`);
+}
+
+/**
+ * A udp socket bound with the public API (dgram's handle helper is deprecated, DEP0112), whose
+ * reading is then stopped: a datagram read by the master would be lost, the workers read them
+ * all. dgram has no public way to stop receiving, hence its state object.
+ */
+function bindUdp(spec: ListenSpec): Promise<BoundHandle> {
+  const v6 = net.isIPv6(spec.host);
+  const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 && spec.host !== '::' });
+  return new Promise((resolve, reject) => {
+    const onBindError = (err: NodeJS.ErrnoException) => {
+      socket.close();
+      reject(bindError(spec, err.code ?? err.message));
+    };
+    socket.once('error', onBindError);
+    socket.bind({ address: spec.host, port: spec.port, exclusive: true }, () => {
+      const state = Object.getOwnPropertySymbols(socket).map((k) => (socket as unknown as Record<symbol, unknown>)[k])
+        .find((v): v is { handle: BoundHandle & { recvStop(): number }; receiving: boolean } =>
+          typeof v === 'object' && v !== null && 'handle' in v && 'receiving' in v);
+      if (!state) {
+        socket.close();
+        reject(new LoomError('LOOM_ERR_BIND', `cannot bind ${spec.url}: this Node.js keeps no dgram state Loom knows`));
+        return;
+      }
+      state.handle.recvStop();
+      state.receiving = false;
+      socket.off('error', onBindError);
+      socket.on('error', () => undefined); // the master's copy reads nothing: nothing to report
+      // The raw handle travels to the workers; closing it is the master's copy gone.
+      resolve(state.handle);
+    });
+  });
 }
 
 function explain(code: string): string {

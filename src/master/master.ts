@@ -66,7 +66,7 @@ export class Master {
     const handles: BoundHandle[] = [];
     try {
       for (const g of config.groups) {
-        const handle = g.listen ? bindListener(g.listen) : null;
+        const handle = g.listen ? await bindListener(g.listen) : null;
         if (handle) handles.push(handle);
         this.groups.push(new WorkerGroup(g, handle, this.groupEnv()));
       }
@@ -164,7 +164,7 @@ export class Master {
       const group = this.groups.find((g) => g.name === cfg.name);
       if (!group) {
         try {
-          const created = new WorkerGroup(cfg, cfg.listen ? bindListener(cfg.listen) : null, this.groupEnv());
+          const created = new WorkerGroup(cfg, cfg.listen ? await bindListener(cfg.listen) : null, this.groupEnv());
           this.groups.push(created);
           await created.startAll();
           lines.push(`[${cfg.name}] added`);
@@ -180,7 +180,7 @@ export class Master {
       try {
         const moved = !sameListen(group.config.listen, cfg.listen);
         if (moved && !cfg.reloadable) throw new Error('listen changed but reloadable = false; restart loom to move it');
-        const handle = moved ? (cfg.listen ? bindListener(cfg.listen) : null) : group.handle;
+        const handle = moved ? (cfg.listen ? await bindListener(cfg.listen) : null) : group.handle;
         await group.reload(cfg, handle, drainMs);
         lines.push(`[${cfg.name}] reloaded: ${group.live().map((w) => w.pid).join(' ')}`);
       } catch (err) {

@@ -1,17 +1,20 @@
 // The built dist/loom, copied alone to a temp dir and run with no Node.js on PATH and no
-// node_modules: start -d, echo round trips (.ts and .mjs handlers), reload, status, stop.
+// node_modules: start -d, echo round trips (.ts and .mjs handlers, udp, websocket), reload,
+// status, stop; and not one warning from Node.js on any command or in stdout_file.
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, statSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, ROOT, sandbox, waitFor } from '../helpers/loom';
+import { WebSocket } from 'ws';
 import { textClient } from '../helpers/clients';
 
 const EXE = join(ROOT, 'dist', 'loom');
 const BUNDLE = join(ROOT, 'dist', 'loom.cjs');
 
-function run(exe: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runExe(exe: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // No node anywhere on PATH, nothing inherited that could point at node_modules.
     const child = spawn(exe, args, { cwd, env: { PATH: '/nonexistent', HOME: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -33,9 +36,10 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
   copyFileSync(EXE, exe);
   execFileSync('chmod', ['+x', exe]);
 
-  const [pts, pmjs] = [await freePort(), await freePort()];
+  const [pts, pmjs, pudp, pws] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const sb = sandbox({
-    groups: `[ts]\nlisten = text://127.0.0.1:${pts}\ncount = 2\nhandler = h.ts\n\n[mjs]\nlisten = text://127.0.0.1:${pmjs}\nhandler = h.mjs\n`,
+    groups: `[ts]\nlisten = text://127.0.0.1:${pts}\ncount = 2\nhandler = h.ts\n\n[mjs]\nlisten = text://127.0.0.1:${pmjs}\nhandler = h.mjs\n\n`
+      + `[udp]\nlisten = udp://127.0.0.1:${pudp}\nhandler = h.mjs\n\n[ws]\nlisten = ws://127.0.0.1:${pws}\nhandler = h.mjs\n`,
     global: 'watch = false',
     files: {
       'h.ts': `interface Reply { text: string }\nexport default {\n  onMessage(conn: { send(d: string): unknown }, line: string): void {\n    const r: Reply = { text: 'ts:' + line };\n    conn.send(r.text);\n  },\n};\n`,
@@ -43,6 +47,13 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
     },
   });
   t.teardown(() => run(exe, ['kill', '-c', sb.config], sb.dir));
+  // Every command's stderr: Node's own warnings (optional requires, deprecations) must not show.
+  const stderrs: string[] = [];
+  const run = async (exe: string, args: string[], cwd: string) => {
+    const r = await runExe(exe, args, cwd);
+    stderrs.push(r.stderr);
+    return r;
+  };
 
   const ver = await run(exe, ['version'], sb.dir);
   t.equal(ver.code, 0);
@@ -61,6 +72,16 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
   };
   t.equal(await ask(pts, 'a'), 'ts:a');
   t.equal(await ask(pmjs, 'b'), 'mjs:b');
+  const udp = createSocket('udp4');
+  const datagram = new Promise<string>((resolve) => udp.once('message', (m) => resolve(m.toString())));
+  udp.send('d', pudp, '127.0.0.1');
+  t.equal(await datagram, 'mjs:d', 'a datagram is answered');
+  udp.close();
+  const ws = new WebSocket(`ws://127.0.0.1:${pws}/`);
+  const frame = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+  ws.once('open', () => ws.send('e'));
+  t.equal(await frame, 'mjs:e', 'a WebSocket message is answered');
+  ws.close();
 
   const before = JSON.parse((await run(exe, ['status', '--json', '-c', sb.config], bin)).stdout) as { processes: { pid: number; group: string }[] };
   const reload = await run(exe, ['reload', '-c', sb.config], bin);
@@ -68,12 +89,14 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
   t.equal(await ask(pts, 'c'), 'ts:c');
   const after = await waitFor(async () => {
     const s = JSON.parse((await run(exe, ['status', '--json', '-c', sb.config], bin)).stdout) as { processes: { pid: number; group: string; state: string }[] };
-    return s.processes.filter((p) => p.state === 'running').length === 3 ? s : null;
-  }, 'three running processes after reload');
+    return s.processes.filter((p) => p.state === 'running').length === 5 ? s : null;
+  }, 'five running processes after reload');
   const oldPids = new Set(before.processes.map((p) => p.pid));
   t.notOk(after.processes.some((p) => p.state === 'running' && oldPids.has(p.pid)), 'every process replaced by the reload');
 
   const stopped = await run(exe, ['stop', '-c', sb.config], bin);
   t.equal(stopped.code, 0, stopped.stderr);
   t.notOk(existsSync(sb.pidFile), 'pidfile removed');
+  stderrs.push(readFileSync(sb.stdoutFile, 'utf8'));
+  t.notMatch(stderrs.join('\n'), /Warning|\(node:\d+\)/, 'no Node.js warning on any command or in stdout_file');
 });
