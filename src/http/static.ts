@@ -189,7 +189,7 @@ function ifRangeHolds(ifRange: string | undefined, etag: string, lastModified: s
  * One range `bytes=a-b`, `bytes=a-` or `bytes=-n`. Several ranges or bad syntax: null (send the
  * whole file, which RFC 9110 allows); a valid range beyond the end: 'unsatisfiable' (416).
  */
-function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | null {
+export function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | null {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
   if (!m || (m[1] === '' && m[2] === '')) return null;
   if (m[1] === '') {

@@ -1,5 +1,6 @@
 // Long-lived connections spread over the workers of a group, whether they arrive one by one
-// or in a burst (worker/balance.ts): no worker holds them all.
+// or in a burst (worker/balance.ts): no worker holds them all. (Without the balancer one
+// worker took 40 of 40; the exact thresholds are unit tests, test/unit/balance.ts.)
 import t from 'tap';
 import { freePort, sandbox, startDaemon, statusJson, waitFor } from '../helpers/loom';
 import { textClient, type StreamClient } from '../helpers/clients';
@@ -26,11 +27,11 @@ t.test('held connections spread over the workers', async (t) => {
     const id = await open();
     sequential[id] = (sequential[id] ?? 0) + 1;
   }
-  t.ok((sequential['0'] ?? 0) >= 12 && (sequential['1'] ?? 0) >= 12, `one by one: ${JSON.stringify(sequential)}`);
+  t.ok((sequential['0'] ?? 0) >= 4 && (sequential['1'] ?? 0) >= 4, `one by one: ${JSON.stringify(sequential)}`);
 
   const burst: Record<string, number> = {};
   for (const id of await Promise.all(Array.from({ length: 40 }, open))) burst[id] = (burst[id] ?? 0) + 1;
-  t.ok((burst['0'] ?? 0) >= 10 && (burst['1'] ?? 0) >= 10, `in a burst: ${JSON.stringify(burst)}`);
+  t.ok((burst['0'] ?? 0) >= 4 && (burst['1'] ?? 0) >= 4, `in a burst: ${JSON.stringify(burst)}`);
 
   // Handed-over connections are ordinary ones: counted, and they work both ways.
   const s = await waitFor(async () => {
