@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { lookupGroup, lookupUser } from './accounts.js';
 import { scanIni, type ScannedSection } from './ini-lines.js';
-import { SCHEMA, convert, findKey, unknownKeyMessage, type Scope, type Value } from './schema.js';
+import { readSection } from './schema.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
 import type { ConfigProblem, GroupConfig, LoomConfig } from './types.js';
 import { CODE_EXTENSIONS, findProtocolFile } from '../core/protocol-loader.js';
@@ -40,30 +40,11 @@ export function loadConfig(file: string): LoadResult {
   for (const i of scan.issues) problem(i.line, i.section, i.key, i.message);
   const baseDir = dirname(file);
 
-  const read = (scope: Scope, section: ScannedSection | undefined) => {
-    const out = new Map<string, Value>();
-    for (const spec of SCHEMA) if (spec.scope === scope) out.set(spec.key, spec.default);
-    if (!section) return out;
-    for (const { key, line, value } of section.keys.values()) {
-      const spec = findKey(scope, key);
-      if (!spec) {
-        problem(line, section.name, key, unknownKeyMessage(scope, key));
-        continue;
-      }
-      try {
-        out.set(key, convert(spec, value));
-      } catch (err) {
-        problem(line, section.name, key, (err as Error).message);
-      }
-    }
-    return out;
-  };
   const lineOf = (section: ScannedSection | undefined, key: string) => section?.keys.get(key)?.line ?? section?.line ?? 0;
 
   const globalSection = scan.sections.get(GLOBAL_SECTION);
-  const g = read('global', globalSection);
-  const path = (key: string) => resolve(baseDir, g.get(key) as string);
-  const handlersDir = path('handlers_dir');
+  const g = readSection('global', globalSection?.keys.values() ?? [], (line, key, message) => problem(line, GLOBAL_SECTION, key, message));
+  const [pidFile, logFile, stdoutFile, handlersDir] = [g.pidFile, g.logFile, g.stdoutFile, g.handlersDir].map((p) => resolve(baseDir, p));
   // Without handlers_dir no handler or protocol file can be found: one line says so, not one per group.
   const haveHandlersDir = isDirectory(handlersDir);
   if (!haveHandlersDir) {
@@ -74,9 +55,8 @@ export function loadConfig(file: string): LoadResult {
   const taken: { group: string; listen: ListenSpec }[] = [];
   for (const section of scan.sections.values()) {
     if (section.name === GLOBAL_SECTION) continue;
-    const v = read('group', section);
-    const listen = v.get('listen') as ListenSpec | null;
-    const handlerName = v.get('handler') as string | null;
+    const v = readSection('group', section.keys.values(), (line, key, message) => problem(line, section.name, key, message));
+    const { listen, handler: handlerName, sslCert, sslKey, sslCa, root: rootName, ...settings } = v;
     let handler: string | null = null;
     if (handlerName !== null) {
       handler = resolve(handlersDir, handlerName);
@@ -87,14 +67,11 @@ export function loadConfig(file: string): LoadResult {
       } else if (haveHandlersDir && !isFile(handler)) {
         problem(line, section.name, 'handler', `no such file ${handler}`);
       }
-    } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && v.get('root'))) {
+    } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && rootName)) {
       problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
     }
-    const groupPath = (key: string): string | null => {
-      const raw = v.get(key) as string;
-      return raw ? resolve(baseDir, raw) : null;
-    };
-    const [cert, key, ca] = [groupPath('ssl_cert'), groupPath('ssl_key'), groupPath('ssl_ca')];
+    const groupPath = (raw: string): string | null => (raw ? resolve(baseDir, raw) : null);
+    const [cert, key, ca] = [groupPath(sslCert), groupPath(sslKey), groupPath(sslCa)];
     for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
       if (f && !isFile(f)) problem(lineOf(section, k), section.name, k, `no such file ${f}`);
     }
@@ -104,7 +81,7 @@ export function loadConfig(file: string): LoadResult {
     }
     if (cert && listen?.transport === 'udp') problem(lineOf(section, 'ssl_cert'), section.name, 'ssl_cert', 'TLS cannot run over udp');
     if (ca && !cert) problem(lineOf(section, 'ssl_ca'), section.name, 'ssl_ca', 'needs ssl_cert and ssl_key');
-    const root = groupPath('root');
+    const root = groupPath(rootName);
     if (root) {
       if (listen?.protocol !== 'http') problem(lineOf(section, 'root'), section.name, 'root', 'static files are served by http listeners only');
       else if (!isDirectory(root)) problem(lineOf(section, 'root'), section.name, 'root', `${root} is not a directory`);
@@ -123,43 +100,15 @@ export function loadConfig(file: string): LoadResult {
       }
       taken.push({ group: section.name, listen });
     }
-    groups.push({
-      name: section.name,
-      line: section.line,
-      listen,
-      count: v.get('count') as number,
-      handler,
-      reloadable: v.get('reloadable') as boolean,
-      maxPackageSize: v.get('max_package_size') as number,
-      maxSendBufferSize: v.get('max_send_buffer_size') as number,
-      tls: cert && key ? { cert, key, ca } : null,
-      root,
-      headerTimeout: v.get('header_timeout') as number,
-      idleTimeout: v.get('idle_timeout') as number,
-      permessageDeflate: v.get('permessage_deflate') as boolean,
-    });
+    groups.push({ ...settings, listen, name: section.name, line: section.line, handler, tls: cert && key ? { cert, key, ca } : null, root });
   }
-  const user = accountFor(g.get('user') as string, g.get('group') as string, (key, msg) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, msg));
+  const user = accountFor(g.user, g.group, (key, msg) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, msg));
   if (groups.length === 0) problem(0, '', '', 'no worker group: add a section such as [echo] with listen, count and handler');
 
   problems.sort((a, b) => a.line - b.line);
   if (problems.length > 0) return { config: null, problems };
-  return {
-    problems,
-    config: {
-      file,
-      name: g.get('name') as string,
-      pidFile: path('pid_file'),
-      logFile: path('log_file'),
-      stdoutFile: path('stdout_file'),
-      handlersDir,
-      watch: g.get('watch') as boolean,
-      user,
-      stopTimeout: g.get('stop_timeout') as number,
-      reloadTimeout: g.get('reload_timeout') as number,
-      groups,
-    },
-  };
+  const { user: _user, group: _group, ...settings } = g;
+  return { problems, config: { ...settings, file, pidFile, logFile, stdoutFile, handlersDir, user, groups } };
 }
 
 function accountFor(userName: string, groupName: string, problem: (key: string, msg: string) => void): LoomConfig['user'] {

@@ -20,7 +20,9 @@ export type KeySpec = StringKey | PathKey | BoolKey | IntKey | NumberKey | Liste
 
 const MiB = 1024 * 1024;
 
-export const SCHEMA: readonly KeySpec[] = [
+// `as const`: each entry keeps its literal key, scope and type, from which Settings below
+// derives the type of every value; `satisfies` still checks each entry against KeySpec.
+export const SCHEMA = [
   { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', doc: 'Name used in process titles, log lines and default file names.' },
   { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file>.sock`)." },
   { key: 'log_file', scope: 'global', type: 'path', default: '/var/log/loom/loom.log', doc: 'Timestamped daemon log: starts, stops, worker exits, reloads, errors.' },
@@ -44,10 +46,62 @@ export const SCHEMA: readonly KeySpec[] = [
   { key: 'header_timeout', scope: 'group', type: 'number', default: 10, min: 0.1, max: 3600, doc: 'http/websocket: seconds for a request\'s headers to arrive before the connection is closed (slowloris).' },
   { key: 'idle_timeout', scope: 'group', type: 'number', default: 60, min: 0.1, max: 86400, doc: 'http: seconds an idle keep-alive connection is kept open.' },
   { key: 'permessage_deflate', scope: 'group', type: 'bool', default: false, doc: 'websocket: offer permessage-deflate compression.' },
-];
+] as const satisfies readonly KeySpec[];
+
+/** The schema seen as plain KeySpecs, for code that walks every key alike. */
+const KEYS: readonly KeySpec[] = SCHEMA;
+
+/** What each kind of key holds once converted. */
+interface ValueOf {
+  string: string;
+  path: string;
+  bool: boolean;
+  int: number;
+  number: number;
+  listen: ListenSpec | null;
+  handler: string | null;
+}
+
+/** `max_package_size` → `maxPackageSize`: a key's field name in GroupConfig and LoomConfig. */
+export type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/** The converted values of one scope's keys, by field name: `{ count: number, listen: ListenSpec | null, … }`. */
+export type Settings<S extends Scope> = {
+  [K in Extract<(typeof SCHEMA)[number], { scope: S }> as CamelCase<K['key']>]: ValueOf[K['type']];
+};
+
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export interface RawEntry { key: string; line: number; value: RawValue }
+
+/**
+ * The settings of one section: the schema's defaults, overridden by each entry that converts;
+ * each unknown key or bad value goes to `report` and leaves the default in place.
+ */
+export function readSection<S extends Scope>(scope: S, entries: Iterable<RawEntry>, report: (line: number, key: string, message: string) => void): Settings<S> {
+  const out: Record<string, Value> = {};
+  for (const spec of KEYS) if (spec.scope === scope) out[camelCase(spec.key)] = spec.default;
+  for (const { key, line, value } of entries) {
+    const spec = findKey(scope, key);
+    if (!spec) {
+      report(line, key, unknownKeyMessage(scope, key));
+      continue;
+    }
+    try {
+      out[camelCase(key)] = convert(spec, value);
+    } catch (err) {
+      report(line, key, (err as Error).message);
+    }
+  }
+  // The one place where the schema meets its derived type: every field of Settings<S> was
+  // set from this scope's keys, each value by convert() for that key's own type.
+  return out as Settings<S>;
+}
 
 export function findKey(scope: Scope, key: string): KeySpec | undefined {
-  return SCHEMA.find((k) => k.scope === scope && k.key === key);
+  return KEYS.find((k) => k.scope === scope && k.key === key);
 }
 
 /** A value as written after `=`, unquoted and without its comment. */
@@ -95,7 +149,7 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
 export function suggestKey(scope: Scope, key: string): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const spec of SCHEMA) {
+  for (const spec of KEYS) {
     if (spec.scope !== scope) continue;
     const d = editDistance(key.toLowerCase(), spec.key);
     if (d < bestDistance) { bestDistance = d; best = spec.key; }
@@ -112,7 +166,7 @@ export function unknownKeyMessage(scope: Scope, key: string): string {
   if (near) return `unknown key; did you mean "${near}"?`;
   const far = suggestKey(other, key);
   if (far) return `unknown key; did you mean "${far}" (in ${home(other)})?`;
-  return `unknown key; ${home(scope)} takes ${SCHEMA.filter((k) => k.scope === scope).map((k) => k.key).join(', ')}`;
+  return `unknown key; ${home(scope)} takes ${KEYS.filter((k) => k.scope === scope).map((k) => k.key).join(', ')}`;
 }
 
 function editDistance(a: string, b: string): number {
@@ -132,7 +186,7 @@ function editDistance(a: string, b: string): number {
 /** The README's table of keys, generated so docs and code cannot drift. */
 export function keyTableMarkdown(): string {
   const lines = ['| section | key | default | meaning |', '|---|---|---|---|'];
-  for (const k of SCHEMA) {
+  for (const k of KEYS) {
     const def = k.default === null ? '—' : `\`${String(k.default)}\``;
     lines.push(`| ${k.scope === 'global' ? '[loom]' : '[group]'} | \`${k.key}\` | ${def} | ${k.doc} |`);
   }
