@@ -3,6 +3,9 @@
 // out here: resolved paths, the TLS files as one field, the account behind user/group.
 import type { Settings } from './schema.js';
 
+export type { ConfigProblem } from './problems.js';
+export { formatProblem } from './problems.js';
+
 export interface GroupConfig extends Omit<Settings<'group'>, 'handler' | 'sslCert' | 'sslKey' | 'sslCa' | 'root'> {
   name: string;
   /** Line of the section header, for messages. */
@@ -22,20 +25,4 @@ export interface LoomConfig extends Omit<Settings<'global'>, 'user' | 'group'> {
   /** Account the workers run as; null: the master's own. */
   user: { name: string; uid: number; gid: number } | null;
   groups: GroupConfig[];
-}
-
-/** One thing wrong with the configuration, printed as `file:line [section] key: message`. */
-export interface ConfigProblem {
-  file: string;
-  line: number;
-  section: string;
-  key: string;
-  message: string;
-}
-
-export function formatProblem(p: ConfigProblem): string {
-  const where = p.line > 0 ? `${p.file}:${p.line}` : p.file;
-  const section = p.section ? ` [${p.section}]` : '';
-  const key = p.key ? ` ${p.key}` : '';
-  return `${where}${section}${key}: ${p.message}`;
 }

@@ -40,7 +40,7 @@ interface Expect {
 /** The regexp of one reported line. */
 function lineRe(file: string, line: number | null, section: string, key: string, message: RegExp): RegExp {
   const where = `${escapeRe(file)}${line === null ? '' : `:${line}`}${section ? ` \\[${escapeRe(section)}\\]` : ''}${key ? ` ${escapeRe(key)}` : ''}: `;
-  return new RegExp(`^${where}.*${message.source}`, 'm');
+  return new RegExp(`^LOOM_ERR_CONFIG ${where}.*${message.source}`, 'm');
 }
 
 async function expectRejected(t: Test, sb: Sandbox, config: string, problems: Expect[]): Promise<void> {
@@ -188,7 +188,7 @@ t.test('missing config file', async (t) => {
   for (const args of [['check'], ['start', '-d']]) {
     const run = await loom([...args, '-c', missing]);
     t.equal(run.code, 2, `loom ${args.join(' ')} exits 2`);
-    t.match(run.stderr, new RegExp(`^${escapeRe(missing)}: no such file`, 'm'));
+    t.match(run.stderr, new RegExp(`^LOOM_ERR_CONFIG ${escapeRe(missing)}: no such file`, 'm'));
     t.notMatch(run.stderr, /^\s+at /m);
   }
 });
@@ -230,7 +230,7 @@ handler = echo.js
   const run = await loom(['check', '-c', sb.config]);
   const lines = run.stderr.trim().split('\n');
   t.equal(lines.length, expected.length, 'one line per problem, nothing else', { stderr: run.stderr });
-  const numbers = lines.map((l) => Number(l.slice(sb.config.length + 1).split(' ')[0]));
+  const numbers = lines.map((l) => Number(l.slice(`LOOM_ERR_CONFIG ${sb.config}:`.length).split(' ')[0]));
   t.same(numbers, expected.map((e) => lineOf(config, e.at ?? "", e.nth)), "sorted by line");
 });
 
