@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { lookupGroup, lookupUser } from './accounts.js';
+import { isDirectory, isFile, NO_SUCH_FILE, notAFile, readSmallFile } from './files.js';
 import { scanIni, type ScannedSection } from './ini-lines.js';
 import { readSection } from './schema.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
@@ -30,10 +31,15 @@ export function loadConfig(file: string): LoadResult {
 
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readSmallFile(file).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    problem(0, '', '', code === 'ENOENT' ? 'no such file (use -c FILE)' : `cannot read (${code})`);
+    const why = (err as Error).message;
+    problem(0, '', '', why === NO_SUCH_FILE ? `${why} (use -c FILE)` : why);
+    return { config: null, problems };
+  }
+  const nul = text.indexOf('\0');
+  if (nul >= 0) {
+    problem(lineAt(text, nul), '', '', 'a NUL byte: this is not a text file (is -c the right file?)');
     return { config: null, problems };
   }
   const scan = scanIni(text);
@@ -64,8 +70,9 @@ export function loadConfig(file: string): LoadResult {
       if (!CODE_EXTENSIONS.includes(extname(handler))) {
         const alt = CODE_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
         problem(line, section.name, 'handler', `"${handlerName}" must end in ${CODE_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
-      } else if (haveHandlersDir && !isFile(handler)) {
-        problem(line, section.name, 'handler', `no such file ${handler}`);
+      } else if (haveHandlersDir) {
+        const why = notAFile(handler);
+        if (why) problem(line, section.name, 'handler', `${handler}: ${why}`);
       }
     } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && rootName)) {
       problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
@@ -73,7 +80,8 @@ export function loadConfig(file: string): LoadResult {
     const groupPath = (raw: string): string | null => (raw ? resolve(baseDir, raw) : null);
     const [cert, key, ca] = [groupPath(sslCert), groupPath(sslKey), groupPath(sslCa)];
     for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
-      if (f && !isFile(f)) problem(lineOf(section, k), section.name, k, `no such file ${f}`);
+      const why = f && notAFile(f);
+      if (why) problem(lineOf(section, k), section.name, k, `${f}: ${why}`);
     }
     if ((cert === null) !== (key === null)) {
       const missing = cert === null ? 'ssl_cert' : 'ssl_key';
@@ -151,9 +159,9 @@ function covers(wild: string, other: string): boolean {
   return wild === '0.0.0.0' && isIP(other) === 4;
 }
 
-function isFile(f: string): boolean {
-  try { return statSync(f).isFile(); } catch { return false; }
-}
-function isDirectory(f: string): boolean {
-  try { return statSync(f).isDirectory(); } catch { return false; }
+/** 1-based line of a character offset. */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
 }

@@ -59,3 +59,8 @@ t.test('no such config file', async (t) => {
     expectRejected(t, `loom ${args.join(' ')}`, await loom([...args, '-c', missing]), [`LOOM_ERR_CONFIG ${missing}: no such file (use -c FILE)`]);
   }
 });
+
+t.test('a device as config.ini is refused, not read', async (t) => {
+  // Read, /dev/zero would never end: loom() kills the CLI at its deadline (code null).
+  expectRejected(t, 'loom check', await loom(['check', '-c', '/dev/zero'], { timeoutMs: 20000 }), ['LOOM_ERR_CONFIG /dev/zero: a character device, not a regular file']);
+});

@@ -2,16 +2,19 @@
 // `LOOM_ERR_CONFIG FILE:LINE [section] key: message` (and nothing else), and a valid file
 // gives the expected LoomConfig.
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/problems.js';
+import { MAX_FILE_BYTES } from '../../src/config/files.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'loom-config-load-'));
 t.teardown(() => rmSync(DIR, { recursive: true, force: true }));
 const HANDLERS = join(DIR, 'handlers');
 mkdirSync(join(HANDLERS, 'protocols'), { recursive: true });
+mkdirSync(join(HANDLERS, 'dir.js'));
 mkdirSync(join(DIR, 'public'));
 writeFileSync(join(HANDLERS, 'echo.js'), 'module.exports = {};\n');
 writeFileSync(join(HANDLERS, 'protocols', 'jsonnl.js'), 'module.exports = {};\n');
@@ -94,7 +97,8 @@ const CASES: Case[] = [
   twoGroups('two spellings of one IPv6 address', 'tcp://[::1]:9000', 'tcp://[0:0::1]:9000', '[::1]:9000 is already used by [a] (tcp://[::1]:9000)'),
   twoGroups('one unix socket path twice', `unix://${DIR}/s.sock`, `text+unix://${DIR}/s.sock`, `${DIR}/s.sock is already used by [a] (unix://${DIR}/s.sock)`),
   // handler files
-  { name: 'a missing handler file', text: `${GLOBAL}\n[echo]\nhandler = nope.js\n`, expected: [['nope.js', ` [echo] handler: no such file ${HANDLERS}/nope.js`]] },
+  { name: 'a missing handler file', text: `${GLOBAL}\n[echo]\nhandler = nope.js\n`, expected: [['nope.js', ` [echo] handler: ${HANDLERS}/nope.js: no such file`]] },
+  { name: 'a handler that is a directory', text: `${GLOBAL}\n[echo]\nhandler = dir.js\n`, expected: [['dir.js', ` [echo] handler: ${HANDLERS}/dir.js: a directory, not a regular file`]] },
   { name: 'a handler with a bad extension', text: `${GLOBAL}\n[echo]\nhandler = echo.py\n`, expected: [['echo.py', ' [echo] handler: "echo.py" must end in .js, .cjs, .mjs, .ts']] },
   { name: 'a handler without extension', text: `${GLOBAL}\n[echo]\nhandler = echo\n`, expected: [['handler = echo', ' [echo] handler: "echo" must end in .js, .cjs, .mjs, .ts; did you mean "echo.js"?']] },
   { name: 'a group without a handler', text: `${GLOBAL}\n[echo]\nlisten = text://127.0.0.1:9000\ncount = 2\n`, expected: [['[echo]', ' [echo] handler: missing: every group needs a handler file (an http group with root may go without)']] },
@@ -107,7 +111,7 @@ const CASES: Case[] = [
   {
     name: 'TLS files that do not exist',
     text: `${GLOBAL}\n${group('text://127.0.0.1:9000', 'ssl_cert = /no/cert.pem\nssl_key = /no/key.pem\n')}`,
-    expected: [['ssl_cert', ' [echo] ssl_cert: no such file /no/cert.pem'], ['ssl_key', ' [echo] ssl_key: no such file /no/key.pem']],
+    expected: [['ssl_cert', ' [echo] ssl_cert: /no/cert.pem: no such file'], ['ssl_key', ' [echo] ssl_key: /no/key.pem: no such file']],
   },
   // the structure of the file
   { name: 'a key outside any section', text: `name = early\n${GLOBAL}\n${group('text://127.0.0.1:9000')}`, expected: [['name = early', ' name: key outside any section (put it under [loom] or a group section)']] },
@@ -144,7 +148,7 @@ handler = echo.js
 `;
   expectLines(t, text, [
     ['stop_timeout', ' [loom] stop_timeout: 0 is out of range 0.1-86400'],
-    ['missing.js', ` [b] handler: no such file ${HANDLERS}/missing.js`],
+    ['missing.js', ` [b] handler: ${HANDLERS}/missing.js: no such file`],
     ['cuont', ' [b] cuont: unknown key; did you mean "count"?'],
     ['listen = frame', ' [a] listen: 127.0.0.1:9000 is already used by [b] (text://127.0.0.1:9000)'],
     ['count = abc', ' [a] count: "abc" is not a number'],
@@ -154,8 +158,23 @@ handler = echo.js
   ]);
 });
 
-t.test('no such config file', async (t) => {
-  t.same(loadConfig(join(DIR, 'nope.ini')).problems.map(formatProblem), [`LOOM_ERR_CONFIG ${DIR}/nope.ini: no such file (use -c FILE)`]);
+t.test('config.ini itself: a missing file, a device, a FIFO, a directory, a huge or binary file', async (t) => {
+  const only = (file: string) => loadConfig(file).problems.map(formatProblem);
+  t.same(only(join(DIR, 'nope.ini')), [`LOOM_ERR_CONFIG ${DIR}/nope.ini: no such file (use -c FILE)`]);
+  t.same(only('/dev/zero'), ['LOOM_ERR_CONFIG /dev/zero: a character device, not a regular file']);
+  t.same(only(DIR), [`LOOM_ERR_CONFIG ${DIR}: a directory, not a regular file`]);
+  const fifo = join(DIR, 'fifo.ini');
+  execFileSync('mkfifo', [fifo]);
+  t.same(only(fifo), [`LOOM_ERR_CONFIG ${fifo}: a FIFO, not a regular file`], 'refused without waiting for a writer');
+  const big = join(DIR, 'big.ini');
+  writeFileSync(big, `${GLOBAL}\n${group('text://127.0.0.1:9000')}`.padEnd(MAX_FILE_BYTES + 1, ';'));
+  t.same(only(big), [`LOOM_ERR_CONFIG ${big}: too large: more than ${MAX_FILE_BYTES} bytes`]);
+  const binary = join(DIR, 'binary.ini');
+  writeFileSync(binary, Buffer.concat([Buffer.from('[loom]\nname = x\n'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1])]));
+  t.same(only(binary), [`LOOM_ERR_CONFIG ${binary}:3: a NUL byte: this is not a text file (is -c the right file?)`]);
+  const link = join(DIR, 'link.ini');
+  symlinkSync('/dev/zero', link);
+  t.same(only(link), [`LOOM_ERR_CONFIG ${link}: a character device, not a regular file`], 'a symlink is judged by what it points to');
 });
 
 t.test('bytes of a hostile config are escaped in the lines that echo them', async (t) => {
