@@ -1,20 +1,27 @@
+// Reads config.ini into a LoomConfig, or into the list of everything wrong with it: every
+// problem is found in one pass (not just the first), each tied to its line, section and key.
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { CODE_EXTENSIONS, findProtocolFile } from '../core/protocol-loader.js';
 import { lookupGroup, lookupUser } from './accounts.js';
 import { isDirectory, isFile, NO_SUCH_FILE, notAFile, readSmallFile } from './files.js';
 import { scanIni, type ScannedSection } from './ini-lines.js';
-import { readSection } from './schema.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
-import type { ConfigProblem, GroupConfig, LoomConfig } from './types.js';
-import { CODE_EXTENSIONS, findProtocolFile } from '../core/protocol-loader.js';
+import type { ConfigProblem } from './problems.js';
+import { readSection } from './schema.js';
+import type { GroupConfig, LoomConfig } from './types.js';
 
 export const GLOBAL_SECTION = 'loom';
 
 export interface LoadResult {
+  /** The configuration; null when there is any problem. */
   config: LoomConfig | null;
+  /** Sorted by line. */
   problems: ConfigProblem[];
 }
+
+type Report = (line: number, section: string, key: string, message: string) => void;
 
 /** Which config file to use: -c FILE, else ./config.ini, else /etc/loom/config.ini. */
 export function resolveConfigPath(explicit: string | undefined, cwd = process.cwd()): string {
@@ -26,8 +33,8 @@ export function resolveConfigPath(explicit: string | undefined, cwd = process.cw
 
 export function loadConfig(file: string): LoadResult {
   const problems: ConfigProblem[] = [];
-  const problem = (line: number, section: string, key: string, message: string) =>
-    problems.push({ file, line, section, key, message });
+  const problem: Report = (line, section, key, message) => { problems.push({ file, line, section, key, message }); };
+  const nothing = (): LoadResult => ({ config: null, problems });
 
   let text: string;
   try {
@@ -35,88 +42,102 @@ export function loadConfig(file: string): LoadResult {
   } catch (err) {
     const why = (err as Error).message;
     problem(0, '', '', why === NO_SUCH_FILE ? `${why} (use -c FILE)` : why);
-    return { config: null, problems };
+    return nothing();
   }
   const nul = text.indexOf('\0');
   if (nul >= 0) {
     problem(lineAt(text, nul), '', '', 'a NUL byte: this is not a text file (is -c the right file?)');
-    return { config: null, problems };
+    return nothing();
   }
   const scan = scanIni(text);
   for (const i of scan.issues) problem(i.line, i.section, i.key, i.message);
   const baseDir = dirname(file);
 
-  const lineOf = (section: ScannedSection | undefined, key: string) => section?.keys.get(key)?.line ?? section?.line ?? 0;
-
   const globalSection = scan.sections.get(GLOBAL_SECTION);
   const g = readSection('global', globalSection?.keys.values() ?? [], (line, key, message) => problem(line, GLOBAL_SECTION, key, message));
+  const globalProblem = (key: string, message: string) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, message);
   const [pidFile, logFile, stdoutFile, handlersDir] = [g.pidFile, g.logFile, g.stdoutFile, g.handlersDir].map((p) => resolve(baseDir, p));
   // Without handlers_dir no handler or protocol file can be found: one line says so, not one per group.
   const haveHandlersDir = isDirectory(handlersDir);
-  if (!haveHandlersDir) {
-    problem(lineOf(globalSection, 'handlers_dir'), GLOBAL_SECTION, 'handlers_dir', `${handlersDir} is not a directory`);
-  }
+  if (!haveHandlersDir) globalProblem('handlers_dir', `${handlersDir} is not a directory`);
 
   const groups: GroupConfig[] = [];
-  const taken: { group: string; listen: ListenSpec }[] = [];
+  const env: GroupEnv = { baseDir, handlersDir, haveHandlersDir, taken: [], problem };
   for (const section of scan.sections.values()) {
-    if (section.name === GLOBAL_SECTION) continue;
-    const v = readSection('group', section.keys.values(), (line, key, message) => problem(line, section.name, key, message));
-    const { listen, handler: handlerName, sslCert, sslKey, sslCa, root: rootName, ...settings } = v;
-    let handler: string | null = null;
-    if (handlerName !== null) {
-      handler = resolve(handlersDir, handlerName);
-      const line = lineOf(section, 'handler');
-      if (!CODE_EXTENSIONS.includes(extname(handler))) {
-        const alt = CODE_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
-        problem(line, section.name, 'handler', `"${handlerName}" must end in ${CODE_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
-      } else if (haveHandlersDir) {
-        const why = notAFile(handler);
-        if (why) problem(line, section.name, 'handler', `${handler}: ${why}`);
-      }
-    } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && rootName)) {
-      problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
-    }
-    const groupPath = (raw: string): string | null => (raw ? resolve(baseDir, raw) : null);
-    const [cert, key, ca] = [groupPath(sslCert), groupPath(sslKey), groupPath(sslCa)];
-    for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
-      const why = f && notAFile(f);
-      if (why) problem(lineOf(section, k), section.name, k, `${f}: ${why}`);
-    }
-    if ((cert === null) !== (key === null)) {
-      const missing = cert === null ? 'ssl_cert' : 'ssl_key';
-      problem(lineOf(section, cert === null ? 'ssl_key' : 'ssl_cert'), section.name, missing, `missing: ssl_cert and ssl_key go together`);
-    }
-    if (cert && listen?.transport === 'udp') problem(lineOf(section, 'ssl_cert'), section.name, 'ssl_cert', 'TLS cannot run over udp');
-    if (ca && !cert) problem(lineOf(section, 'ssl_ca'), section.name, 'ssl_ca', 'needs ssl_cert and ssl_key');
-    const root = groupPath(rootName);
-    if (root) {
-      if (listen?.protocol !== 'http') problem(lineOf(section, 'root'), section.name, 'root', 'static files are served by http listeners only');
-      else if (!isDirectory(root)) problem(lineOf(section, 'root'), section.name, 'root', `${root} is not a directory`);
-    }
-    if (listen) {
-      const line = lineOf(section, 'listen');
-      if (haveHandlersDir && !(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
-        problem(line, section.name, 'listen', `unknown protocol "${listen.protocol}": no ${join(handlersDir, 'protocols', listen.protocol)}.{js,cjs,mjs,ts}`);
-      }
-      if (listen.transport === 'unix' && !isDirectory(dirname(listen.path))) {
-        problem(line, section.name, 'listen', `directory ${dirname(listen.path)} of the socket does not exist`);
-      }
-      const clash = taken.find((t) => sameAddress(t.listen, listen));
-      if (clash) {
-        problem(line, section.name, 'listen', `${formatAddress(listen)} is already used by [${clash.group}] (${clash.listen.url})`);
-      }
-      taken.push({ group: section.name, listen });
-    }
-    groups.push({ ...settings, listen, name: section.name, line: section.line, handler, tls: cert && key ? { cert, key, ca } : null, root });
+    if (section.name !== GLOBAL_SECTION) groups.push(readGroup(section, env));
   }
-  const user = accountFor(g.user, g.group, (key, msg) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, msg));
   if (groups.length === 0) problem(0, '', '', 'no worker group: add a section such as [echo] with listen, count and handler');
+  const user = accountFor(g.user, g.group, globalProblem);
 
   problems.sort((a, b) => a.line - b.line);
   if (problems.length > 0) return { config: null, problems };
   const { user: _user, group: _group, ...settings } = g;
   return { problems, config: { ...settings, file, pidFile, logFile, stdoutFile, handlersDir, user, groups } };
+}
+
+interface GroupEnv {
+  baseDir: string;
+  handlersDir: string;
+  haveHandlersDir: boolean;
+  /** Listeners of the groups read so far, for clashes. */
+  taken: { group: string; listen: ListenSpec }[];
+  problem: Report;
+}
+
+function readGroup(section: ScannedSection, env: GroupEnv): GroupConfig {
+  const { handlersDir } = env;
+  const problem = (key: string, message: string) => env.problem(lineOf(section, key), section.name, key, message);
+  const v = readSection('group', section.keys.values(), (line, key, message) => env.problem(line, section.name, key, message));
+  const { listen, handler: handlerName, sslCert, sslKey, sslCa, root: rootName, ...settings } = v;
+
+  let handler: string | null = null;
+  if (handlerName !== null) {
+    handler = resolve(handlersDir, handlerName);
+    if (!CODE_EXTENSIONS.includes(extname(handler))) {
+      const alt = CODE_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
+      problem('handler', `"${handlerName}" must end in ${CODE_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
+    } else if (env.haveHandlersDir) {
+      const why = notAFile(handler);
+      if (why) problem('handler', `${handler}: ${why}`);
+    }
+  } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && rootName)) {
+    env.problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
+  }
+
+  const path = (raw: string): string | null => (raw ? resolve(env.baseDir, raw) : null);
+  const [cert, key, ca] = [path(sslCert), path(sslKey), path(sslCa)];
+  for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
+    const why = f && notAFile(f);
+    if (why) problem(k, `${f}: ${why}`);
+  }
+  if ((cert === null) !== (key === null)) {
+    env.problem(lineOf(section, cert === null ? 'ssl_key' : 'ssl_cert'), section.name, cert === null ? 'ssl_cert' : 'ssl_key', 'missing: ssl_cert and ssl_key go together');
+  }
+  if (cert && listen?.transport === 'udp') problem('ssl_cert', 'TLS cannot run over udp');
+  if (ca && !cert) problem('ssl_ca', 'needs ssl_cert and ssl_key');
+
+  const root = path(rootName);
+  if (root) {
+    if (listen?.protocol !== 'http') problem('root', 'static files are served by http listeners only');
+    else if (!isDirectory(root)) problem('root', `${root} is not a directory`);
+  }
+
+  if (listen) checkListen(listen, section.name, env, (message) => problem('listen', message));
+
+  return { ...settings, listen, name: section.name, line: section.line, handler, tls: cert && key ? { cert, key, ca } : null, root };
+}
+
+function checkListen(listen: ListenSpec, group: string, env: GroupEnv, problem: (message: string) => void): void {
+  const { handlersDir } = env;
+  if (env.haveHandlersDir && !(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
+    problem(`unknown protocol "${listen.protocol}": no ${join(handlersDir, 'protocols', listen.protocol)}.{js,cjs,mjs,ts}`);
+  }
+  if (listen.transport === 'unix' && !isDirectory(dirname(listen.path))) {
+    problem(`directory ${dirname(listen.path)} of the socket does not exist`);
+  }
+  const clash = env.taken.find((t) => sameAddress(t.listen, listen));
+  if (clash) problem(`${formatAddress(listen)} is already used by [${clash.group}] (${clash.listen.url})`);
+  env.taken.push({ group, listen });
 }
 
 function accountFor(userName: string, groupName: string, problem: (key: string, msg: string) => void): LoomConfig['user'] {
@@ -141,6 +162,17 @@ function accountFor(userName: string, groupName: string, problem: (key: string, 
   return { name: account.name, uid: account.uid, gid };
 }
 
+function lineOf(section: ScannedSection | undefined, key: string): number {
+  return section?.keys.get(key)?.line ?? section?.line ?? 0;
+}
+
+/** 1-based line of a character offset. */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
 /** Two listeners that the kernel would refuse to bind both, a wildcard host included. */
 function sameAddress(a: ListenSpec, b: ListenSpec): boolean {
   if (a.transport !== b.transport) return false;
@@ -157,11 +189,4 @@ function sameAddress(a: ListenSpec, b: ListenSpec): boolean {
 function covers(wild: string, other: string): boolean {
   if (wild === '::') return true;
   return wild === '0.0.0.0' && isIP(other) === 4;
-}
-
-/** 1-based line of a character offset. */
-function lineAt(text: string, offset: number): number {
-  let line = 1;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-  return line;
 }
