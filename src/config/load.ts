@@ -8,6 +8,7 @@ import { lookupGroup, lookupUser } from './accounts.js';
 import { isDirectory, isFile, NO_SUCH_FILE, notAFile, readSmallFile } from './files.js';
 import { scanIni, type ScannedSection } from './ini-lines.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
+import { controlSocketPath } from './paths.js';
 import type { ConfigProblem } from './problems.js';
 import { readSection } from './schema.js';
 import type { GroupConfig, LoomConfig } from './types.js';
@@ -61,8 +62,20 @@ export function loadConfig(file: string): LoadResult {
   const haveHandlersDir = isDirectory(handlersDir);
   if (!haveHandlersDir) globalProblem('handlers_dir', `${handlersDir} is not a directory`);
 
+  // Files the daemon writes itself: a listener or another of them at the same path would be
+  // unlinked or overwritten when the daemon starts (the control socket is replaced silently).
+  const daemonFiles = [
+    { path: pidFile, what: 'pid_file' },
+    { path: controlSocketPath(pidFile), what: `the control socket of pid_file ${pidFile}` },
+  ];
+  for (const [key, path] of [['log_file', logFile], ['stdout_file', stdoutFile]] as const) {
+    const hit = daemonFiles.find((d) => d.path === path);
+    if (hit) globalProblem(key, `${path} is ${hit.what}; give ${key} a path of its own`);
+  }
+  daemonFiles.push({ path: logFile, what: 'log_file' }, { path: stdoutFile, what: 'stdout_file' });
+
   const groups: GroupConfig[] = [];
-  const env: GroupEnv = { baseDir, handlersDir, haveHandlersDir, taken: [], problem };
+  const env: GroupEnv = { baseDir, handlersDir, haveHandlersDir, daemonFiles, taken: [], problem };
   for (const section of scan.sections.values()) {
     if (section.name !== GLOBAL_SECTION) groups.push(readGroup(section, env));
   }
@@ -79,6 +92,7 @@ interface GroupEnv {
   baseDir: string;
   handlersDir: string;
   haveHandlersDir: boolean;
+  daemonFiles: { path: string; what: string }[];
   /** Listeners of the groups read so far, for clashes. */
   taken: { group: string; listen: ListenSpec }[];
   problem: Report;
@@ -132,8 +146,10 @@ function checkListen(listen: ListenSpec, group: string, env: GroupEnv, problem: 
   if (env.haveHandlersDir && !(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
     problem(`unknown protocol "${listen.protocol}": no ${join(handlersDir, 'protocols', listen.protocol)}.{js,cjs,mjs,ts}`);
   }
-  if (listen.transport === 'unix' && !isDirectory(dirname(listen.path))) {
-    problem(`directory ${dirname(listen.path)} of the socket does not exist`);
+  if (listen.transport === 'unix') {
+    if (!isDirectory(dirname(listen.path))) problem(`directory ${dirname(listen.path)} of the socket does not exist`);
+    const own = env.daemonFiles.find((d) => d.path === normalize(listen.path));
+    if (own) problem(`${listen.path} is ${own.what}; give the socket another path`);
   }
   const clash = env.taken.find((t) => sameAddress(t.listen, listen));
   if (clash) problem(`${formatAddress(listen)} is already used by [${clash.group}] (${clash.listen.url})`);

@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
 // derives the type of every value; `satisfies` still checks each entry against KeySpec.
 export const SCHEMA = [
   { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', doc: 'Name used in process titles, log lines and default file names.' },
-  { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file>.sock`)." },
+  { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file without .pid>.sock`)." },
   { key: 'log_file', scope: 'global', type: 'path', default: '/var/log/loom/loom.log', doc: 'Timestamped daemon log: starts, stops, worker exits, reloads, errors.' },
   { key: 'stdout_file', scope: 'global', type: 'path', default: '/var/log/loom/stdout.log', doc: 'Where handler stdout/stderr go in daemon mode (`start -d`).' },
   { key: 'handlers_dir', scope: 'global', type: 'path', default: 'handlers', doc: 'Directory of handler scripts; custom protocols in its `protocols/`.' },

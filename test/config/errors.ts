@@ -30,11 +30,11 @@ stdout_file = ${sb.stdoutFile}
 stop_timeout = 0
 
 [a]
-listen = text://127.0.0.1:19000
+listen = unix://${join(sb.dir, 'loom.sock')}
 handler = echo.js
 
 [b]
-listen = frame://127.0.0.1:19000
+listen = text://127.0.0.1:19000
 handler = echo.js
 co\x1b[31munt = 2
 `;
@@ -42,13 +42,14 @@ co\x1b[31munt = 2
   const at = (needle: string) => `LOOM_ERR_CONFIG ${sb.config}:${lineOf(config, needle)}`;
   const expected = [
     `${at('stop_timeout')} [loom] stop_timeout: 0 is out of range 0.1-86400`,
-    `${at('listen = frame')} [b] listen: 127.0.0.1:19000 is already used by [a] (text://127.0.0.1:19000)`,
+    `${at('listen = unix')} [a] listen: ${join(sb.dir, 'loom.sock')} is the control socket of pid_file ${sb.pidFile}; give the socket another path`,
     `${at('unt = 2')} [b] co\\x1b[31munt: unknown key; a group section takes listen, count, handler, reloadable, max_package_size, max_send_buffer_size, ssl_cert, ssl_key, ssl_ca, root, header_timeout, idle_timeout, permessage_deflate`,
   ];
   for (const args of [['check'], ['start', '-d']]) {
     const cmd = `loom ${args.join(' ')}`;
     expectRejected(t, cmd, await loom([...args, '-c', sb.config]), expected);
     t.notOk(existsSync(sb.pidFile), `${cmd}: no pid file`);
+    t.notOk(existsSync(join(sb.dir, 'loom.sock')), `${cmd}: no control socket`);
   }
 });
 

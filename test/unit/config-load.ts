@@ -90,6 +90,16 @@ const CASES: Case[] = [
   listenCase('an unknown custom protocol', 'nosuch://127.0.0.1:9000', `unknown protocol "nosuch": no ${HANDLERS}/protocols/nosuch.{js,cjs,mjs,ts}`),
   listenCase('an unknown custom protocol over unix', `nosuch+unix://${DIR}/x.sock`, `unknown protocol "nosuch": no ${HANDLERS}/protocols/nosuch.{js,cjs,mjs,ts}`),
   listenCase('a unix socket in a directory that does not exist', 'unix:///no/such/dir/loom.sock', 'directory /no/such/dir of the socket does not exist'),
+  // a listener on a file of the daemon's own
+  listenCase('a unix listener at the control socket', `unix://${DIR}/loom.sock`, `${DIR}/loom.sock is the control socket of pid_file ${DIR}/loom.pid; give the socket another path`),
+  listenCase('the control socket spelt another way', `text+unix://${DIR}/./public/../loom.sock`, `${DIR}/./public/../loom.sock is the control socket of pid_file ${DIR}/loom.pid; give the socket another path`),
+  listenCase('a unix listener at pid_file', `unix://${DIR}/loom.pid`, `${DIR}/loom.pid is pid_file; give the socket another path`),
+  listenCase('a unix listener at log_file', `unix://${DIR}/loom.log`, `${DIR}/loom.log is log_file; give the socket another path`),
+  {
+    name: 'log_file at the control socket',
+    text: `${GLOBAL.replace('loom.log', 'loom.sock')}\n${group('text://127.0.0.1:9000')}`,
+    expected: [['log_file', ` [loom] log_file: ${DIR}/loom.sock is the control socket of pid_file ${DIR}/loom.pid; give log_file a path of its own`]],
+  },
   // two groups on one address
   twoGroups('two groups on one address', 'text://127.0.0.1:9000', 'frame://127.0.0.1:9000', '127.0.0.1:9000 is already used by [a] (text://127.0.0.1:9000)'),
   twoGroups('0.0.0.0 takes 127.0.0.1', 'text://0.0.0.0:9000', 'text://127.0.0.1:9000', '127.0.0.1:9000 is already used by [a] (text://0.0.0.0:9000)'),
