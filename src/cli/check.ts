@@ -1,5 +1,7 @@
 // `loom check`: the config, then every handler and protocol module loaded in this throwaway
-// process, so a syntax error is found before a start or reload would meet it.
+// process, so a syntax error is found before a start or reload would meet it. Problems in
+// config.ini do not hide those of the handlers: the groups that are valid on their own are
+// still loaded.
 import { BUILTIN_PROTOCOLS } from '../config/listen.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { formatProblem, printable } from '../config/problems.js';
@@ -15,9 +17,9 @@ const CALLBACKS = [
 
 /** Returns the problems found, one line each; empty when all is well. */
 export async function check(explicit: string | undefined): Promise<string[]> {
-  const { config, problems } = loadConfig(resolveConfigPath(explicit));
-  if (!config) return problems.map(formatProblem);
-  const out = await checkModules(config.handlersDir, config.groups);
+  const { problems, loadable } = loadConfig(resolveConfigPath(explicit));
+  const out = problems.map(formatProblem);
+  if (loadable.handlersDir) out.push(...await checkModules(loadable.handlersDir, loadable.groups));
   // Top-level code of a handler may leave a timer or a socket open: once the report is
   // written (right after this returns), it must not keep `loom check` running.
   setTimeout(() => process.exit(), 200).unref();

@@ -20,6 +20,11 @@ export interface LoadResult {
   config: LoomConfig | null;
   /** Sorted by line. */
   problems: ConfigProblem[];
+  /**
+   * What `check` can still load when there are problems: the handlers directory (null when it
+   * is not one) and the groups that have no problem of their own.
+   */
+  loadable: { handlersDir: string | null; groups: GroupConfig[] };
 }
 
 type Report = (line: number, section: string, key: string, message: string) => void;
@@ -35,7 +40,7 @@ export function resolveConfigPath(explicit: string | undefined, cwd = process.cw
 export function loadConfig(file: string): LoadResult {
   const problems: ConfigProblem[] = [];
   const problem: Report = (line, section, key, message) => { problems.push({ file, line, section, key, message }); };
-  const nothing = (): LoadResult => ({ config: null, problems });
+  const nothing = (): LoadResult => ({ config: null, problems, loadable: { handlersDir: null, groups: [] } });
 
   let text: string;
   try {
@@ -83,9 +88,16 @@ export function loadConfig(file: string): LoadResult {
   const user = accountFor(g.user, g.group, globalProblem);
 
   problems.sort((a, b) => a.line - b.line);
-  if (problems.length > 0) return { config: null, problems };
+  if (problems.length > 0) {
+    const faulty = new Set(problems.map((p) => p.section));
+    return { config: null, problems, loadable: { handlersDir: haveHandlersDir ? handlersDir : null, groups: groups.filter((gr) => !faulty.has(gr.name)) } };
+  }
   const { user: _user, group: _group, ...settings } = g;
-  return { problems, config: { ...settings, file, pidFile, logFile, stdoutFile, handlersDir, user, groups } };
+  return {
+    problems,
+    config: { ...settings, file, pidFile, logFile, stdoutFile, handlersDir, user, groups },
+    loadable: { handlersDir, groups },
+  };
 }
 
 interface GroupEnv {

@@ -80,6 +80,23 @@ t.test('every broken handler and protocol module: one line each, with its code, 
   t.notMatch(run.stderr, /^\s+at /m, 'no stack trace');
 });
 
+t.test('config problems do not hide handler problems: both are reported', async (t) => {
+  const sb = sandbox({
+    global: 'reload_timeout = 0',
+    groups: groups([['good', 'echo.js'], ['broken', 'bad.js'], ['invalid', 'bad.js', 'text://127.0.0.1:0']]),
+    files: { 'echo.js': ECHO, 'bad.js': `module.exports = {\n  onMessage(c, d) {\n    c.send(d;\n  },\n};\n` },
+  });
+  const run = await loom(['check', '-c', sb.config]);
+  t.equal(run.code, 2);
+  const lines = stderrLines(run.stderr);
+  t.match(lines, [
+    /^LOOM_ERR_CONFIG \S+config\.ini:\d+ \[loom\] reload_timeout: 0 is out of range 0\.1-86400$/,
+    /^LOOM_ERR_CONFIG \S+config\.ini:\d+ \[invalid\] listen: port 0 is out of range 1-65535$/,
+    new RegExp(`^LOOM_ERR_HANDLER_LOAD ${join(sb.handlers, 'bad.js')}:3: SyntaxError: .* \\(group \\[broken\\]\\)$`),
+  ]);
+  t.equal(lines.length, 3, 'bad.js is reported once, for the valid group that uses it', { stderr: run.stderr });
+});
+
 t.test('a handler that leaves a timer running does not keep check alive', async (t) => {
   const sb = sandbox({ groups: groups([['g', 'timer.js']]), files: { 'timer.js': `setInterval(() => {}, 1000);\n${ECHO}\n` } });
   // loom() kills the process at the deadline, which would leave code null.

@@ -1,6 +1,6 @@
 // loadConfig in process: every class of config.ini problem gives exactly the expected lines
-// `LOOM_ERR_CONFIG FILE:LINE [section] key: message` (and nothing else), and a valid file
-// gives the expected LoomConfig.
+// `LOOM_ERR_CONFIG FILE:LINE [section] key: message` (and nothing else), a valid file gives
+// the expected LoomConfig, and `loadable` tells `check` which groups it may still load.
 import t, { type Test } from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -201,7 +201,7 @@ t.test('bytes of a hostile config are escaped in the lines that echo them', asyn
 
 t.test('a valid config: the LoomConfig with every default, paths resolved', async (t) => {
   const text = `${GLOBAL}name = svc\n\n${group('text://127.0.0.1:9000', 'count = 2\nmax_package_size = 100\n')}\n[web]\r\nlisten = http://127.0.0.1:9001\r\nroot = "public" ; quoted, with a comment\r\nreloadable = no\r\n\n[ticker]\nhandler = echo.js\n`;
-  const { file, config, problems } = load(text);
+  const { file, config, problems, loadable } = load(text);
   t.same(problems, []);
   const base = { reloadable: true, maxPackageSize: 1048576, maxSendBufferSize: 1048576, headerTimeout: 10, idleTimeout: 60, permessageDeflate: false, tls: null, root: null, count: 1 };
   const echo = { ...base, name: 'echo', line: lineOf(text, '[echo]'), listen: { url: 'text://127.0.0.1:9000', protocol: 'text', transport: 'tcp', host: '127.0.0.1', port: 9000, path: '' }, handler: join(HANDLERS, 'echo.js'), count: 2, maxPackageSize: 100 };
@@ -212,6 +212,17 @@ t.test('a valid config: the LoomConfig with every default, paths resolved', asyn
     file, pidFile: `${DIR}/loom.pid`, logFile: `${DIR}/loom.log`, stdoutFile: `${DIR}/stdout.log`, handlersDir: HANDLERS,
     user: null, groups: [echo, web, ticker],
   });
+  t.strictSame(loadable, { handlersDir: HANDLERS, groups: [echo, web, ticker] });
+});
+
+t.test('loadable: the groups without a problem of their own, unless handlers_dir is gone', async (t) => {
+  const text = `${GLOBAL}stop_timeout = 0\n\n[good]\nhandler = echo.js\n\n[bad]\nhandler = echo.js\ncount = 0\n\n[clash]\nlisten = text://127.0.0.1:9000\nhandler = echo.js\n\n[clash2]\nlisten = text://127.0.0.1:9000\nhandler = echo.js\n`;
+  const r = load(text);
+  t.equal(r.config, null);
+  t.same(r.loadable.groups.map((g) => g.name), ['good', 'clash'], 'a global problem does not stop the groups from being loaded');
+  t.equal(r.loadable.handlersDir, HANDLERS);
+  const gone = load(text.replace('stop_timeout = 0', 'handlers_dir = nope'));
+  t.equal(gone.loadable.handlersDir, null, 'nothing can be loaded without handlers_dir');
 });
 
 t.test('user and group problems', async (t) => {
