@@ -11,6 +11,7 @@ import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
 import { controlSocketPath } from './paths.js';
 import type { ConfigProblem } from './problems.js';
 import { readSection } from './schema.js';
+import { checkTlsFiles } from './tls.js';
 import type { GroupConfig, LoomConfig } from './types.js';
 
 export const GLOBAL_SECTION = 'loom';
@@ -132,15 +133,19 @@ function readGroup(section: ScannedSection, env: GroupEnv): GroupConfig {
 
   const path = (raw: string): string | null => (raw ? resolve(env.baseDir, raw) : null);
   const [cert, key, ca] = [path(sslCert), path(sslKey), path(sslCa)];
+  let tlsFilesExist = true;
   for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
     const why = f && notAFile(f);
-    if (why) problem(k, `${f}: ${why}`);
+    if (why) { problem(k, `${f}: ${why}`); tlsFilesExist = false; }
   }
   if ((cert === null) !== (key === null)) {
     env.problem(lineOf(section, cert === null ? 'ssl_key' : 'ssl_cert'), section.name, cert === null ? 'ssl_cert' : 'ssl_key', 'missing: ssl_cert and ssl_key go together');
   }
   if (cert && listen?.transport === 'udp') problem('ssl_cert', 'TLS cannot run over udp');
   if (ca && !cert) problem('ssl_ca', 'needs ssl_cert and ssl_key');
+  if (cert && key && tlsFilesExist) {
+    for (const p of checkTlsFiles(cert, key, ca)) problem(p.key, p.message);
+  }
 
   const root = path(rootName);
   if (root) {

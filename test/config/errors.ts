@@ -22,7 +22,7 @@ function expectRejected(t: Test, cmd: string, run: Run, lines: string[]): void {
 }
 
 t.test('several problems: check and start -d list them all, sorted by line, and start nothing', async (t) => {
-  const sb = sandbox({ groups: '', files: HANDLERS });
+  const sb = sandbox({ groups: '', files: { ...HANDLERS, 'not-a-cert.pem': 'hello\n' } });
   const config = `[loom]
 pid_file = ${sb.pidFile}
 log_file = ${sb.logFile}
@@ -36,13 +36,18 @@ handler = echo.js
 [b]
 listen = text://127.0.0.1:19000
 handler = echo.js
+ssl_cert = handlers/not-a-cert.pem
+ssl_key = handlers/not-a-cert.pem
 co\x1b[31munt = 2
 `;
   writeFileSync(sb.config, config);
   const at = (needle: string) => `LOOM_ERR_CONFIG ${sb.config}:${lineOf(config, needle)}`;
+  const pem = join(sb.handlers, 'not-a-cert.pem');
   const expected = [
     `${at('stop_timeout')} [loom] stop_timeout: 0 is out of range 0.1-86400`,
     `${at('listen = unix')} [a] listen: ${join(sb.dir, 'loom.sock')} is the control socket of pid_file ${sb.pidFile}; give the socket another path`,
+    `${at('ssl_cert')} [b] ssl_cert: ${pem} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" block)`,
+    `${at('ssl_key')} [b] ssl_key: ${pem} is not a PEM private key (no "-----BEGIN PRIVATE KEY-----" block)`,
     `${at('unt = 2')} [b] co\\x1b[31munt: unknown key; a group section takes listen, count, handler, reloadable, max_package_size, max_send_buffer_size, ssl_cert, ssl_key, ssl_ca, root, header_timeout, idle_timeout, permessage_deflate`,
   ];
   for (const args of [['check'], ['start', '-d']]) {
