@@ -10,7 +10,7 @@ import { scanIni, type ScannedSection } from './ini-lines.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
 import { controlSocketPath } from './paths.js';
 import type { ConfigProblem } from './problems.js';
-import { readSection } from './schema.js';
+import { readSection, type Settings } from './schema.js';
 import { checkTlsFiles } from './tls.js';
 import type { GroupConfig, LoomConfig } from './types.js';
 
@@ -86,7 +86,7 @@ export function loadConfig(file: string): LoadResult {
     if (section.name !== GLOBAL_SECTION) groups.push(readGroup(section, env));
   }
   if (groups.length === 0) problem(0, '', '', 'no worker group: add a section such as [echo] with listen, count and handler');
-  const user = accountFor(g.user, g.group, globalProblem);
+  const user = accountFor(g, globalProblem);
 
   problems.sort((a, b) => a.line - b.line);
   if (problems.length > 0) {
@@ -173,23 +173,29 @@ function checkListen(listen: ListenSpec, group: string, env: GroupEnv, problem: 
   env.taken.push({ group, listen });
 }
 
-function accountFor(userName: string, groupName: string, problem: (key: string, msg: string) => void): LoomConfig['user'] {
-  if (!userName) {
-    if (groupName) problem('group', 'group without user: set user too');
-    return null;
-  }
-  const account = lookupUser(userName);
-  if (!account) {
-    problem('user', `no such user "${userName}" in /etc/passwd`);
-    return null;
-  }
-  let gid = account.gid;
-  if (groupName) {
-    const found = lookupGroup(groupName);
-    if (found === null) {
-      problem('group', `no such group "${groupName}" in /etc/group`);
-      return null;
+/** The account behind user/group; null (after reporting) when it cannot be had. */
+function accountFor(g: Settings<'global'>, problem: (key: string, message: string) => void): LoomConfig['user'] {
+  // undefined: the lookup failed and has been reported; null: no such account.
+  const lookup = <T>(key: string, fn: () => T | null): T | null | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      problem(key, (err as Error).message);
+      return undefined;
     }
+  };
+  if (!g.user) {
+    if (g.group) problem('group', 'group without user: set user too');
+    return null;
+  }
+  const account = lookup('user', () => lookupUser(g.user));
+  if (account === null) problem('user', `no such user "${g.user}"`);
+  if (!account) return null;
+  let gid = account.gid;
+  if (g.group) {
+    const found = lookup('group', () => lookupGroup(g.group));
+    if (found === null) problem('group', `no such group "${g.group}"`);
+    if (found === null || found === undefined) return null;
     gid = found;
   }
   return { name: account.name, uid: account.uid, gid };

@@ -75,6 +75,7 @@ const CASES: Case[] = [
   inGroup('reloadable = maybe', 'reloadable = maybe\n', 'reloadable', 'reloadable: "maybe" is not a boolean (true or false)'),
   inGlobal('watch = sometimes', 'watch = sometimes\n', 'watch', 'watch: "sometimes" is not a boolean (true or false)'),
   inGlobal('a name with a space', 'name = my loom\n', 'name = my loom', 'name: "my loom" may contain only letters, digits, . _ -'),
+  inGlobal('a user name that getent could take for an option', 'user = -s\n', 'user = ', 'user: "-s" may contain only letters, digits, . _ - (not a leading -)'),
   // empty values
   inGroup('count with no value', 'count =\n', 'count =', 'count: empty value: remove the line to use the default (1)'),
   { name: 'listen with no value', text: `${GLOBAL}\n[echo]\nlisten =   ; nothing\nhandler = echo.js\n`, expected: [['listen =', ' [echo] listen: empty value: write protocol://host:port, or remove the line for a group without a listener']] },
@@ -226,9 +227,19 @@ t.test('loadable: the groups without a problem of their own, unless handlers_dir
 });
 
 t.test('user and group problems', async (t) => {
-  expectLines(t, `${GLOBAL}user = no-such-user-here\n\n${group('text://127.0.0.1:9000')}`, [['user =', ' [loom] user: no such user "no-such-user-here" in /etc/passwd']]);
-  expectLines(t, `${GLOBAL}user = root\ngroup = no-such-group-here\n\n${group('text://127.0.0.1:9000')}`, [['group =', ' [loom] group: no such group "no-such-group-here" in /etc/group']]);
+  expectLines(t, `${GLOBAL}user = no-such-user-here\n\n${group('text://127.0.0.1:9000')}`, [['user =', ' [loom] user: no such user "no-such-user-here"']]);
+  expectLines(t, `${GLOBAL}user = root\ngroup = no-such-group-here\n\n${group('text://127.0.0.1:9000')}`, [['group =', ' [loom] group: no such group "no-such-group-here"']]);
   expectLines(t, `${GLOBAL}group = root\n\n${group('text://127.0.0.1:9000')}`, [['group =', ' [loom] group: group without user: set user too']]);
+  // A lookup that fails (NSS unreachable) is said as such, not taken for "no such user".
+  const bin = mkdtempSync(join(DIR, 'bin-'));
+  writeFileSync(join(bin, 'getent'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = bin;
+  try {
+    expectLines(t, `${GLOBAL}user = someone\n\n${group('text://127.0.0.1:9000')}`, [['user =', ' [loom] user: cannot look up user "someone" (getent passwd: exit 3)']]);
+  } finally {
+    process.env.PATH = path;
+  }
 });
 
 t.test('not clashes: another transport on the same port, IPv4 any beside IPv6 loopback, a custom protocol over unix', async (t) => {
