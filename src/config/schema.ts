@@ -9,7 +9,7 @@ interface KeyBase {
   scope: Scope;
   doc: string;
 }
-export interface StringKey extends KeyBase { type: 'string'; default: string; pattern?: RegExp; patternDoc?: string }
+export interface StringKey extends KeyBase { type: 'string'; default: string; pattern?: RegExp; patternDoc?: string; maxLength?: number }
 export interface PathKey extends KeyBase { type: 'path'; default: string }
 export interface BoolKey extends KeyBase { type: 'bool'; default: boolean }
 export interface IntKey extends KeyBase { type: 'int'; default: number; min: number; max: number }
@@ -25,7 +25,7 @@ const ACCOUNT = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 // `as const`: each entry keeps its literal key, scope and type, from which Settings below
 // derives the type of every value; `satisfies` still checks each entry against KeySpec.
 export const SCHEMA = [
-  { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', doc: 'Name used in process titles, log lines and default file names.' },
+  { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', maxLength: 32, doc: 'Name used in process titles, log lines and default file names; at most 32 characters.' },
   { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file without .pid>.sock`)." },
   { key: 'log_file', scope: 'global', type: 'path', default: '/var/log/loom/loom.log', doc: 'Timestamped daemon log: starts, stops, worker exits, reloads, errors.' },
   { key: 'stdout_file', scope: 'global', type: 'path', default: '/var/log/loom/stdout.log', doc: 'Where handler stdout/stderr go in daemon mode (`start -d`).' },
@@ -125,6 +125,9 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
   switch (spec.type) {
     case 'string':
       if (spec.pattern && !spec.pattern.test(text)) throw new Error(`"${text}" may contain only ${spec.patternDoc}`);
+      if (spec.maxLength !== undefined && text.length > spec.maxLength) {
+        throw new Error(`"${text}" is ${text.length} characters long; at most ${spec.maxLength}`);
+      }
       return text;
     case 'path':
     case 'handler':

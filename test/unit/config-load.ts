@@ -75,6 +75,7 @@ const CASES: Case[] = [
   inGroup('reloadable = maybe', 'reloadable = maybe\n', 'reloadable', 'reloadable: "maybe" is not a boolean (true or false)'),
   inGlobal('watch = sometimes', 'watch = sometimes\n', 'watch', 'watch: "sometimes" is not a boolean (true or false)'),
   inGlobal('a name with a space', 'name = my loom\n', 'name = my loom', 'name: "my loom" may contain only letters, digits, . _ -'),
+  inGlobal('a name longer than 32 characters', `name = ${'n'.repeat(33)}\n`, 'name = ', `name: "${'n'.repeat(33)}" is 33 characters long; at most 32`),
   inGlobal('a user name that getent could take for an option', 'user = -s\n', 'user = ', 'user: "-s" may contain only letters, digits, . _ - (not a leading -)'),
   // empty values
   inGroup('count with no value', 'count =\n', 'count =', 'count: empty value: remove the line to use the default (1)'),

@@ -45,6 +45,9 @@ t.test('convert: values by type', async (t) => {
   t.equal(convert(stop, '2.'), 2);
   t.throws(() => convert(stop, 'NaN'), { message: '"NaN" is not a number' });
   t.throws(() => convert(stop, 'Infinity'), { message: '"Infinity" is not a number' });
+  const name = spec('global', 'name');
+  t.equal(convert(name, 'n'.repeat(32)), 'n'.repeat(32), '32 characters are allowed');
+  t.throws(() => convert(name, 'n'.repeat(33)), { message: `"${'n'.repeat(33)}" is 33 characters long; at most 32` });
   t.same(convert(spec('group', 'listen'), 'text://127.0.0.1:1'), { url: 'text://127.0.0.1:1', protocol: 'text', transport: 'tcp', host: '127.0.0.1', port: 1, path: '' });
 });
 
