@@ -198,6 +198,13 @@ function accountFor(g: Settings<'global'>, problem: (key: string, message: strin
     if (found === null || found === undefined) return null;
     gid = found;
   }
+  // Workers switch to the user with setuid(), which only root may call; found here, before
+  // anything is bound or started (and so reported by `check` too).
+  const uid = process.getuid?.();
+  if (uid !== undefined && uid !== 0 && account.uid !== uid) {
+    problem('user', `workers can switch to "${g.user}" (uid ${account.uid}) only when loom runs as root, and it runs as uid ${uid}: start it as root, or remove user`);
+    return null;
+  }
   return { name: account.name, uid: account.uid, gid };
 }
 

@@ -31,7 +31,7 @@ export const SCHEMA = [
   { key: 'stdout_file', scope: 'global', type: 'path', default: '/var/log/loom/stdout.log', doc: 'Where handler stdout/stderr go in daemon mode (`start -d`).' },
   { key: 'handlers_dir', scope: 'global', type: 'path', default: 'handlers', doc: 'Directory of handler scripts; custom protocols in its `protocols/`.' },
   { key: 'watch', scope: 'global', type: 'bool', default: true, doc: 'Hot-reload workers when files under handlers_dir change.' },
-  { key: 'user', scope: 'global', type: 'string', default: '', pattern: ACCOUNT, patternDoc: 'letters, digits, . _ - (not a leading -)', doc: 'Workers drop to this user after the master has bound the sockets (the master keeps its rights); empty: no change.' },
+  { key: 'user', scope: 'global', type: 'string', default: '', pattern: ACCOUNT, patternDoc: 'letters, digits, . _ - (not a leading -)', doc: 'Workers drop to this user after the master has bound the sockets (the master keeps its rights; it must run as root); empty: no change.' },
   { key: 'group', scope: 'global', type: 'string', default: '', pattern: ACCOUNT, patternDoc: 'letters, digits, . _ - (not a leading -)', doc: "Group for the workers; empty: the user's primary group." },
   { key: 'stop_timeout', scope: 'global', type: 'number', default: 10, min: 0.1, max: 86400, doc: 'Seconds a graceful stop may take before workers are killed.' },
   { key: 'reload_timeout', scope: 'global', type: 'number', default: 30, min: 0.1, max: 86400, doc: 'Seconds an old worker may drain during a reload before it is closed.' },

@@ -227,6 +227,19 @@ t.test('loadable: the groups without a problem of their own, unless handlers_dir
   t.equal(gone.loadable.handlersDir, null, 'nothing can be loaded without handlers_dir');
 });
 
+t.test('user = needs root to switch to another uid: a config line, found before anything starts', async (t) => {
+  const realGetuid = process.getuid;
+  t.teardown(() => { process.getuid = realGetuid; });
+  process.getuid = () => 1000;
+  const text = `${GLOBAL}user = 0\n\n${group('text://127.0.0.1:9000')}`;
+  expectLines(t, text, [['user = 0', ' [loom] user: workers can switch to "0" (uid 0) only when loom runs as root, and it runs as uid 1000: start it as root, or remove user']]);
+  const self = load(`${GLOBAL}user = 1000\n\n${group('text://127.0.0.1:9000')}`);
+  t.same(self.problems, [], 'the user loom already runs as needs no root');
+  t.match(self.config?.user, { uid: 1000 });
+  process.getuid = () => 0;
+  t.same(load(text).config?.user, { name: 'root', uid: 0, gid: 0 }, 'root may switch to anyone');
+});
+
 t.test('user and group problems', async (t) => {
   expectLines(t, `${GLOBAL}user = no-such-user-here\n\n${group('text://127.0.0.1:9000')}`, [['user =', ' [loom] user: no such user "no-such-user-here"']]);
   expectLines(t, `${GLOBAL}user = root\ngroup = no-such-group-here\n\n${group('text://127.0.0.1:9000')}`, [['group =', ' [loom] group: no such group "no-such-group-here"']]);
