@@ -192,7 +192,7 @@ function editDistance(a: string, b: string): number {
 export function keyTableMarkdown(): string {
   const lines = ['| section | key | default | meaning |', '|---|---|---|---|'];
   for (const k of KEYS) {
-    const def = k.default === null ? '—' : `\`${String(k.default)}\``;
+    const def = k.default === null ? '—' : k.default === '' ? 'empty' : `\`${String(k.default)}\``;
     lines.push(`| ${k.scope === 'global' ? '[loom]' : '[group]'} | \`${k.key}\` | ${def} | ${k.doc} |`);
   }
   return lines.join('\n');
