@@ -1,10 +1,14 @@
 // `loom check`: the config, then every handler and protocol module loaded in this throwaway
-// process, so a syntax error is found before a start or reload would meet it.
+// process, so a syntax error is found before a start or reload would meet it. Problems in
+// config.ini do not hide those of the handlers: the groups that are valid on their own are
+// still loaded.
 import { BUILTIN_PROTOCOLS } from '../config/listen.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
-import { findProtocolFile, PROTOCOL_FUNCTIONS } from '../core/protocol-loader.js';
-import { formatProblem } from '../config/types.js';
+import { formatProblem, printable } from '../config/problems.js';
+import type { GroupConfig } from '../config/types.js';
+import { LoomError } from '../core/errors.js';
 import { describeLoadError, loadModule } from '../core/load-module.js';
+import { findProtocolFile, loadProtocolFile } from '../core/protocol-loader.js';
 
 const CALLBACKS = [
   'onWorkerStart', 'onWorkerStop', 'onWorkerReload', 'onConnect', 'onMessage', 'onClose',
@@ -13,40 +17,46 @@ const CALLBACKS = [
 
 /** Returns the problems found, one line each; empty when all is well. */
 export async function check(explicit: string | undefined): Promise<string[]> {
-  const file = resolveConfigPath(explicit);
-  const { config, problems } = loadConfig(file);
-  if (!config) return problems.map(formatProblem);
-  const out: string[] = [];
-  const loaded = new Set<string>();
-  for (const g of config.groups) {
-    const modules: { file: string; needs: readonly string[]; may: string[] }[] = [];
-    if (g.handler) modules.push({ file: g.handler, needs: [], may: CALLBACKS });
-    if (g.listen && !(BUILTIN_PROTOCOLS as readonly string[]).includes(g.listen.protocol)) {
-      const p = findProtocolFile(config.handlersDir, g.listen.protocol);
-      if (p) modules.push({ file: p, needs: PROTOCOL_FUNCTIONS, may: [] });
-    }
-    for (const m of modules) {
-      if (loaded.has(m.file)) continue;
-      loaded.add(m.file);
-      let exports: Record<string, unknown>;
-      try {
-        exports = await loadModule(m.file);
-      } catch (err) {
-        out.push(`${describeLoadError(m.file, err)} (group [${g.name}])`);
-        continue;
-      }
-      for (const fn of m.needs) {
-        if (typeof exports[fn] !== 'function') out.push(`${m.file}: exports no ${fn}() function (group [${g.name}])`);
-      }
-      for (const fn of m.may) {
-        if (exports[fn] !== undefined && typeof exports[fn] !== 'function') {
-          out.push(`${m.file}: ${fn} is ${typeof exports[fn]}, not a function (group [${g.name}])`);
-        }
-      }
-    }
-  }
+  const { problems, loadable } = loadConfig(resolveConfigPath(explicit));
+  const out = problems.map(formatProblem);
+  if (loadable.handlersDir) out.push(...await checkModules(loadable.handlersDir, loadable.groups));
   // Top-level code of a handler may leave a timer or a socket open: once the report is
   // written (right after this returns), it must not keep `loom check` running.
   setTimeout(() => process.exit(), 200).unref();
+  return out;
+}
+
+/** Loads each group's handler and custom protocol module once; a line per problem. */
+async function checkModules(handlersDir: string, groups: GroupConfig[]): Promise<string[]> {
+  const out: string[] = [];
+  const say = (code: 'LOOM_ERR_HANDLER_LOAD' | 'LOOM_ERR_PROTOCOL', text: string, group: string) => {
+    out.push(`${code} ${printable(text)} (group [${group}])`);
+  };
+  const loaded = new Set<string>();
+  for (const g of groups) {
+    if (g.handler && !loaded.has(g.handler)) {
+      loaded.add(g.handler);
+      try {
+        const exports = await loadModule(g.handler);
+        for (const fn of CALLBACKS) {
+          if (exports[fn] !== undefined && typeof exports[fn] !== 'function') {
+            say('LOOM_ERR_HANDLER_LOAD', `${g.handler}: ${fn} is ${typeof exports[fn]}, not a function`, g.name);
+          }
+        }
+      } catch (err) {
+        say('LOOM_ERR_HANDLER_LOAD', describeLoadError(g.handler, err), g.name);
+      }
+    }
+    const protocol = g.listen?.protocol;
+    const file = protocol && !(BUILTIN_PROTOCOLS as readonly string[]).includes(protocol) ? findProtocolFile(handlersDir, protocol) : null;
+    if (file && !loaded.has(file)) {
+      loaded.add(file);
+      try {
+        await loadProtocolFile(file);
+      } catch (err) {
+        say('LOOM_ERR_PROTOCOL', err instanceof LoomError ? err.message : String(err), g.name);
+      }
+    }
+  }
   return out;
 }

@@ -1,16 +1,12 @@
 import { loadConfig, resolveConfigPath } from '../config/load.js';
-import { formatProblem, type ConfigProblem, type LoomConfig } from '../config/types.js';
+import { ConfigError } from '../config/problems.js';
+import type { LoomConfig } from '../config/types.js';
 
-export class ConfigInvalid extends Error {
-  constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
-  }
-}
+export { ConfigError };
 
-/** Loads and validates config.ini; throws ConfigInvalid listing every problem. */
+/** Loads and validates config.ini; throws ConfigError listing every problem. */
 export function configFor(explicit: string | undefined): LoomConfig {
-  const file = resolveConfigPath(explicit);
-  const { config, problems } = loadConfig(file);
-  if (!config) throw new ConfigInvalid(problems);
+  const { config, problems } = loadConfig(resolveConfigPath(explicit));
+  if (!config) throw new ConfigError(problems);
   return config;
 }

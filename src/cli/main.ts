@@ -2,7 +2,7 @@ import { EXIT_CONFIG, EXIT_FAILURE, LoomError } from '../core/errors.js';
 import { VERSION } from '../util/version.js';
 import { parseArgs, USAGE } from './args.js';
 import { check } from './check.js';
-import { ConfigInvalid, configFor } from './config.js';
+import { ConfigError, configFor } from './config.js';
 import { startDaemon, startForeground } from './start.js';
 import { connections, reload, status } from './status.js';
 import { kill, stop } from './stop.js';
@@ -50,7 +50,7 @@ export async function runCli(argv: string[]): Promise<void> {
         return await connections(config, args.json);
     }
   } catch (err) {
-    if (err instanceof ConfigInvalid) {
+    if (err instanceof ConfigError) {
       process.stderr.write(err.message + '\n');
       process.exitCode = EXIT_CONFIG;
     } else if (err instanceof LoomError) {

@@ -1,19 +1,34 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// Reads config.ini into a LoomConfig, or into the list of everything wrong with it: every
+// problem is found in one pass (not just the first), each tied to its line, section and key.
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
-import { lookupGroup, lookupUser } from './accounts.js';
-import { scanIni, type ScannedSection } from './ini-lines.js';
-import { SCHEMA, convert, findKey, unknownKeyMessage, type Scope, type Value } from './schema.js';
-import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
-import type { ConfigProblem, GroupConfig, LoomConfig } from './types.js';
 import { CODE_EXTENSIONS, findProtocolFile } from '../core/protocol-loader.js';
+import { lookupGroup, lookupUser } from './accounts.js';
+import { isDirectory, isFile, NO_SUCH_FILE, notAFile, readSmallFile } from './files.js';
+import { scanIni, type ScannedSection } from './ini-lines.js';
+import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
+import { controlSocketPath } from './paths.js';
+import type { ConfigProblem } from './problems.js';
+import { readSection, type Settings } from './schema.js';
+import { checkTlsFiles } from './tls.js';
+import type { GroupConfig, LoomConfig } from './types.js';
 
 export const GLOBAL_SECTION = 'loom';
 
 export interface LoadResult {
+  /** The configuration; null when there is any problem. */
   config: LoomConfig | null;
+  /** Sorted by line. */
   problems: ConfigProblem[];
+  /**
+   * What `check` can still load when there are problems: the handlers directory (null when it
+   * is not one) and the groups that have no problem of their own.
+   */
+  loadable: { handlersDir: string | null; groups: GroupConfig[] };
 }
+
+type Report = (line: number, section: string, key: string, message: string) => void;
 
 /** Which config file to use: -c FILE, else ./config.ini, else /etc/loom/config.ini. */
 export function resolveConfigPath(explicit: string | undefined, cwd = process.cwd()): string {
@@ -25,164 +40,183 @@ export function resolveConfigPath(explicit: string | undefined, cwd = process.cw
 
 export function loadConfig(file: string): LoadResult {
   const problems: ConfigProblem[] = [];
-  const problem = (line: number, section: string, key: string, message: string) =>
-    problems.push({ file, line, section, key, message });
+  const problem: Report = (line, section, key, message) => { problems.push({ file, line, section, key, message }); };
+  const nothing = (): LoadResult => ({ config: null, problems, loadable: { handlersDir: null, groups: [] } });
 
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readSmallFile(file).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    problem(0, '', '', code === 'ENOENT' ? 'no such file (use -c FILE)' : `cannot read (${code})`);
-    return { config: null, problems };
+    const why = (err as Error).message;
+    problem(0, '', '', why === NO_SUCH_FILE ? `${why} (use -c FILE)` : why);
+    return nothing();
+  }
+  const nul = text.indexOf('\0');
+  if (nul >= 0) {
+    problem(lineAt(text, nul), '', '', 'a NUL byte: this is not a text file (is -c the right file?)');
+    return nothing();
   }
   const scan = scanIni(text);
   for (const i of scan.issues) problem(i.line, i.section, i.key, i.message);
   const baseDir = dirname(file);
 
-  const read = (scope: Scope, section: ScannedSection | undefined) => {
-    const out = new Map<string, Value>();
-    for (const spec of SCHEMA) if (spec.scope === scope) out.set(spec.key, spec.default);
-    if (!section) return out;
-    for (const { key, line, value } of section.keys.values()) {
-      const spec = findKey(scope, key);
-      if (!spec) {
-        problem(line, section.name, key, unknownKeyMessage(scope, key));
-        continue;
-      }
-      try {
-        out.set(key, convert(spec, value));
-      } catch (err) {
-        problem(line, section.name, key, (err as Error).message);
-      }
-    }
-    return out;
-  };
-  const lineOf = (section: ScannedSection | undefined, key: string) => section?.keys.get(key)?.line ?? section?.line ?? 0;
-
   const globalSection = scan.sections.get(GLOBAL_SECTION);
-  const g = read('global', globalSection);
-  const path = (key: string) => resolve(baseDir, g.get(key) as string);
-  const handlersDir = path('handlers_dir');
+  const g = readSection('global', globalSection?.keys.values() ?? [], (line, key, message) => problem(line, GLOBAL_SECTION, key, message));
+  const globalProblem = (key: string, message: string) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, message);
+  const [pidFile, logFile, stdoutFile, handlersDir] = [g.pidFile, g.logFile, g.stdoutFile, g.handlersDir].map((p) => resolve(baseDir, p));
   // Without handlers_dir no handler or protocol file can be found: one line says so, not one per group.
   const haveHandlersDir = isDirectory(handlersDir);
-  if (!haveHandlersDir) {
-    problem(lineOf(globalSection, 'handlers_dir'), GLOBAL_SECTION, 'handlers_dir', `${handlersDir} is not a directory`);
+  if (!haveHandlersDir) globalProblem('handlers_dir', `${handlersDir} is not a directory`);
+
+  // Files the daemon writes itself: a listener or another of them at the same path would be
+  // unlinked or overwritten when the daemon starts (the control socket is replaced silently).
+  const daemonFiles = [
+    { path: pidFile, what: 'pid_file' },
+    { path: controlSocketPath(pidFile), what: `the control socket of pid_file ${pidFile}` },
+  ];
+  for (const [key, path] of [['log_file', logFile], ['stdout_file', stdoutFile]] as const) {
+    const hit = daemonFiles.find((d) => d.path === path);
+    if (hit) globalProblem(key, `${path} is ${hit.what}; give ${key} a path of its own`);
   }
+  daemonFiles.push({ path: logFile, what: 'log_file' }, { path: stdoutFile, what: 'stdout_file' });
 
   const groups: GroupConfig[] = [];
-  const taken: { group: string; listen: ListenSpec }[] = [];
+  const env: GroupEnv = { baseDir, handlersDir, haveHandlersDir, daemonFiles, taken: [], problem };
   for (const section of scan.sections.values()) {
-    if (section.name === GLOBAL_SECTION) continue;
-    const v = read('group', section);
-    const listen = v.get('listen') as ListenSpec | null;
-    const handlerName = v.get('handler') as string | null;
-    let handler: string | null = null;
-    if (handlerName !== null) {
-      handler = resolve(handlersDir, handlerName);
-      const line = lineOf(section, 'handler');
-      if (!CODE_EXTENSIONS.includes(extname(handler))) {
-        const alt = CODE_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
-        problem(line, section.name, 'handler', `"${handlerName}" must end in ${CODE_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
-      } else if (haveHandlersDir && !isFile(handler)) {
-        problem(line, section.name, 'handler', `no such file ${handler}`);
-      }
-    } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && v.get('root'))) {
-      problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
-    }
-    const groupPath = (key: string): string | null => {
-      const raw = v.get(key) as string;
-      return raw ? resolve(baseDir, raw) : null;
-    };
-    const [cert, key, ca] = [groupPath('ssl_cert'), groupPath('ssl_key'), groupPath('ssl_ca')];
-    for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
-      if (f && !isFile(f)) problem(lineOf(section, k), section.name, k, `no such file ${f}`);
-    }
-    if ((cert === null) !== (key === null)) {
-      const missing = cert === null ? 'ssl_cert' : 'ssl_key';
-      problem(lineOf(section, cert === null ? 'ssl_key' : 'ssl_cert'), section.name, missing, `missing: ssl_cert and ssl_key go together`);
-    }
-    if (cert && listen?.transport === 'udp') problem(lineOf(section, 'ssl_cert'), section.name, 'ssl_cert', 'TLS cannot run over udp');
-    if (ca && !cert) problem(lineOf(section, 'ssl_ca'), section.name, 'ssl_ca', 'needs ssl_cert and ssl_key');
-    const root = groupPath('root');
-    if (root) {
-      if (listen?.protocol !== 'http') problem(lineOf(section, 'root'), section.name, 'root', 'static files are served by http listeners only');
-      else if (!isDirectory(root)) problem(lineOf(section, 'root'), section.name, 'root', `${root} is not a directory`);
-    }
-    if (listen) {
-      const line = lineOf(section, 'listen');
-      if (haveHandlersDir && !(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
-        problem(line, section.name, 'listen', `unknown protocol "${listen.protocol}": no ${join(handlersDir, 'protocols', listen.protocol)}.{js,cjs,mjs,ts}`);
-      }
-      if (listen.transport === 'unix' && !isDirectory(dirname(listen.path))) {
-        problem(line, section.name, 'listen', `directory ${dirname(listen.path)} of the socket does not exist`);
-      }
-      const clash = taken.find((t) => sameAddress(t.listen, listen));
-      if (clash) {
-        problem(line, section.name, 'listen', `${formatAddress(listen)} is already used by [${clash.group}] (${clash.listen.url})`);
-      }
-      taken.push({ group: section.name, listen });
-    }
-    groups.push({
-      name: section.name,
-      line: section.line,
-      listen,
-      count: v.get('count') as number,
-      handler,
-      reloadable: v.get('reloadable') as boolean,
-      maxPackageSize: v.get('max_package_size') as number,
-      maxSendBufferSize: v.get('max_send_buffer_size') as number,
-      tls: cert && key ? { cert, key, ca } : null,
-      root,
-      headerTimeout: v.get('header_timeout') as number,
-      idleTimeout: v.get('idle_timeout') as number,
-      permessageDeflate: v.get('permessage_deflate') as boolean,
-    });
+    if (section.name !== GLOBAL_SECTION) groups.push(readGroup(section, env));
   }
-  const user = accountFor(g.get('user') as string, g.get('group') as string, (key, msg) => problem(lineOf(globalSection, key), GLOBAL_SECTION, key, msg));
   if (groups.length === 0) problem(0, '', '', 'no worker group: add a section such as [echo] with listen, count and handler');
+  const user = accountFor(g, globalProblem);
 
   problems.sort((a, b) => a.line - b.line);
-  if (problems.length > 0) return { config: null, problems };
+  if (problems.length > 0) {
+    const faulty = new Set(problems.map((p) => p.section));
+    return { config: null, problems, loadable: { handlersDir: haveHandlersDir ? handlersDir : null, groups: groups.filter((gr) => !faulty.has(gr.name)) } };
+  }
+  const { user: _user, group: _group, ...settings } = g;
   return {
     problems,
-    config: {
-      file,
-      name: g.get('name') as string,
-      pidFile: path('pid_file'),
-      logFile: path('log_file'),
-      stdoutFile: path('stdout_file'),
-      handlersDir,
-      watch: g.get('watch') as boolean,
-      user,
-      stopTimeout: g.get('stop_timeout') as number,
-      reloadTimeout: g.get('reload_timeout') as number,
-      hangTimeout: g.get('hang_timeout') as number,
-      groups,
-    },
+    config: { ...settings, file, pidFile, logFile, stdoutFile, handlersDir, user, groups },
+    loadable: { handlersDir, groups },
   };
 }
 
-function accountFor(userName: string, groupName: string, problem: (key: string, msg: string) => void): LoomConfig['user'] {
-  if (!userName) {
-    if (groupName) problem('group', 'group without user: set user too');
-    return null;
-  }
-  const account = lookupUser(userName);
-  if (!account) {
-    problem('user', `no such user "${userName}" in /etc/passwd`);
-    return null;
-  }
-  let gid = account.gid;
-  if (groupName) {
-    const found = lookupGroup(groupName);
-    if (found === null) {
-      problem('group', `no such group "${groupName}" in /etc/group`);
-      return null;
+interface GroupEnv {
+  baseDir: string;
+  handlersDir: string;
+  haveHandlersDir: boolean;
+  daemonFiles: { path: string; what: string }[];
+  /** Listeners of the groups read so far, for clashes. */
+  taken: { group: string; listen: ListenSpec }[];
+  problem: Report;
+}
+
+function readGroup(section: ScannedSection, env: GroupEnv): GroupConfig {
+  const { handlersDir } = env;
+  const problem = (key: string, message: string) => env.problem(lineOf(section, key), section.name, key, message);
+  const v = readSection('group', section.keys.values(), (line, key, message) => env.problem(line, section.name, key, message));
+  const { listen, handler: handlerName, sslCert, sslKey, sslCa, root: rootName, ...settings } = v;
+
+  let handler: string | null = null;
+  if (handlerName !== null) {
+    handler = resolve(handlersDir, handlerName);
+    if (!CODE_EXTENSIONS.includes(extname(handler))) {
+      const alt = CODE_EXTENSIONS.map((e) => handlerName + e).find((f) => isFile(resolve(handlersDir, f)));
+      problem('handler', `"${handlerName}" must end in ${CODE_EXTENSIONS.join(', ')}${alt ? `; did you mean "${alt}"?` : ''}`);
+    } else if (env.haveHandlersDir) {
+      const why = notAFile(handler);
+      if (why) problem('handler', `${handler}: ${why}`);
     }
+  } else if (!section.keys.has('handler') && !(listen?.protocol === 'http' && rootName)) {
+    env.problem(section.line, section.name, 'handler', 'missing: every group needs a handler file (an http group with root may go without)');
+  }
+
+  const path = (raw: string): string | null => (raw ? resolve(env.baseDir, raw) : null);
+  const [cert, key, ca] = [path(sslCert), path(sslKey), path(sslCa)];
+  let tlsFilesExist = true;
+  for (const [k, f] of [['ssl_cert', cert], ['ssl_key', key], ['ssl_ca', ca]] as const) {
+    const why = f && notAFile(f);
+    if (why) { problem(k, `${f}: ${why}`); tlsFilesExist = false; }
+  }
+  if ((cert === null) !== (key === null)) {
+    env.problem(lineOf(section, cert === null ? 'ssl_key' : 'ssl_cert'), section.name, cert === null ? 'ssl_cert' : 'ssl_key', 'missing: ssl_cert and ssl_key go together');
+  }
+  if (cert && listen?.transport === 'udp') problem('ssl_cert', 'TLS cannot run over udp');
+  if (ca && !cert) problem('ssl_ca', 'needs ssl_cert and ssl_key');
+  if (cert && key && tlsFilesExist) {
+    for (const p of checkTlsFiles(cert, key, ca)) problem(p.key, p.message);
+  }
+
+  const root = path(rootName);
+  if (root) {
+    if (listen?.protocol !== 'http') problem('root', 'static files are served by http listeners only');
+    else if (!isDirectory(root)) problem('root', `${root} is not a directory`);
+  }
+
+  if (listen) checkListen(listen, section.name, env, (message) => problem('listen', message));
+
+  return { ...settings, listen, name: section.name, line: section.line, handler, tls: cert && key ? { cert, key, ca } : null, root };
+}
+
+function checkListen(listen: ListenSpec, group: string, env: GroupEnv, problem: (message: string) => void): void {
+  const { handlersDir } = env;
+  if (env.haveHandlersDir && !(BUILTIN_PROTOCOLS as readonly string[]).includes(listen.protocol) && !findProtocolFile(handlersDir, listen.protocol)) {
+    problem(`unknown protocol "${listen.protocol}": no ${join(handlersDir, 'protocols', listen.protocol)}.{js,cjs,mjs,ts}`);
+  }
+  if (listen.transport === 'unix') {
+    if (!isDirectory(dirname(listen.path))) problem(`directory ${dirname(listen.path)} of the socket does not exist`);
+    const own = env.daemonFiles.find((d) => d.path === normalize(listen.path));
+    if (own) problem(`${listen.path} is ${own.what}; give the socket another path`);
+  }
+  const clash = env.taken.find((t) => sameAddress(t.listen, listen));
+  if (clash) problem(`${formatAddress(listen)} is already used by [${clash.group}] (${clash.listen.url})`);
+  env.taken.push({ group, listen });
+}
+
+/** The account behind user/group; null (after reporting) when it cannot be had. */
+function accountFor(g: Settings<'global'>, problem: (key: string, message: string) => void): LoomConfig['user'] {
+  // undefined: the lookup failed and has been reported; null: no such account.
+  const lookup = <T>(key: string, fn: () => T | null): T | null | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      problem(key, (err as Error).message);
+      return undefined;
+    }
+  };
+  if (!g.user) {
+    if (g.group) problem('group', 'group without user: set user too');
+    return null;
+  }
+  const account = lookup('user', () => lookupUser(g.user));
+  if (account === null) problem('user', `no such user "${g.user}"`);
+  if (!account) return null;
+  let gid = account.gid;
+  if (g.group) {
+    const found = lookup('group', () => lookupGroup(g.group));
+    if (found === null) problem('group', `no such group "${g.group}"`);
+    if (found === null || found === undefined) return null;
     gid = found;
   }
+  // Workers switch to the user with setuid(), which only root may call; found here, before
+  // anything is bound or started (and so reported by `check` too).
+  const uid = process.getuid?.();
+  if (uid !== undefined && uid !== 0 && account.uid !== uid) {
+    problem('user', `workers can switch to "${g.user}" (uid ${account.uid}) only when loom runs as root, and it runs as uid ${uid}: start it as root, or remove user`);
+    return null;
+  }
   return { name: account.name, uid: account.uid, gid };
+}
+
+function lineOf(section: ScannedSection | undefined, key: string): number {
+  return section?.keys.get(key)?.line ?? section?.line ?? 0;
+}
+
+/** 1-based line of a character offset. */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
 }
 
 /** Two listeners that the kernel would refuse to bind both, a wildcard host included. */
@@ -201,11 +235,4 @@ function sameAddress(a: ListenSpec, b: ListenSpec): boolean {
 function covers(wild: string, other: string): boolean {
   if (wild === '::') return true;
   return wild === '0.0.0.0' && isIP(other) === 4;
-}
-
-function isFile(f: string): boolean {
-  try { return statSync(f).isFile(); } catch { return false; }
-}
-function isDirectory(f: string): boolean {
-  try { return statSync(f).isDirectory(); } catch { return false; }
 }

@@ -9,7 +9,7 @@ interface KeyBase {
   scope: Scope;
   doc: string;
 }
-export interface StringKey extends KeyBase { type: 'string'; default: string; pattern?: RegExp; patternDoc?: string }
+export interface StringKey extends KeyBase { type: 'string'; default: string; pattern?: RegExp; patternDoc?: string; maxLength?: number }
 export interface PathKey extends KeyBase { type: 'path'; default: string }
 export interface BoolKey extends KeyBase { type: 'bool'; default: boolean }
 export interface IntKey extends KeyBase { type: 'int'; default: number; min: number; max: number }
@@ -19,16 +19,20 @@ export interface HandlerKey extends KeyBase { type: 'handler'; default: null }
 export type KeySpec = StringKey | PathKey | BoolKey | IntKey | NumberKey | ListenKey | HandlerKey;
 
 const MiB = 1024 * 1024;
+// A user or group name; never a leading "-", so getent cannot take it for an option.
+const ACCOUNT = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 
-export const SCHEMA: readonly KeySpec[] = [
-  { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', doc: 'Name used in process titles, log lines and default file names.' },
-  { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file>.sock`)." },
+// `as const`: each entry keeps its literal key, scope and type, from which Settings below
+// derives the type of every value; `satisfies` still checks each entry against KeySpec.
+export const SCHEMA = [
+  { key: 'name', scope: 'global', type: 'string', default: 'loom', pattern: /^[A-Za-z0-9_.-]+$/, patternDoc: 'letters, digits, . _ -', maxLength: 32, doc: 'Name used in process titles, log lines and default file names; at most 32 characters.' },
+  { key: 'pid_file', scope: 'global', type: 'path', default: '/var/run/loom.pid', doc: "Holds the master's pid; the control socket lives beside it (`<pid_file without .pid>.sock`)." },
   { key: 'log_file', scope: 'global', type: 'path', default: '/var/log/loom/loom.log', doc: 'Timestamped daemon log: starts, stops, worker exits, reloads, errors.' },
   { key: 'stdout_file', scope: 'global', type: 'path', default: '/var/log/loom/stdout.log', doc: 'Where handler stdout/stderr go in daemon mode (`start -d`).' },
   { key: 'handlers_dir', scope: 'global', type: 'path', default: 'handlers', doc: 'Directory of handler scripts; custom protocols in its `protocols/`.' },
   { key: 'watch', scope: 'global', type: 'bool', default: true, doc: 'Hot-reload workers when files under handlers_dir change.' },
-  { key: 'user', scope: 'global', type: 'string', default: '', pattern: /^[A-Za-z0-9_.-]*$/, patternDoc: 'letters, digits, . _ -', doc: 'Workers drop to this user after the master has bound the sockets (the master keeps its rights); empty: no change.' },
-  { key: 'group', scope: 'global', type: 'string', default: '', pattern: /^[A-Za-z0-9_.-]*$/, patternDoc: 'letters, digits, . _ -', doc: "Group for the workers; empty: the user's primary group." },
+  { key: 'user', scope: 'global', type: 'string', default: '', pattern: ACCOUNT, patternDoc: 'letters, digits, . _ - (not a leading -)', doc: 'Workers drop to this user after the master has bound the sockets (the master keeps its rights; it must run as root); empty: no change.' },
+  { key: 'group', scope: 'global', type: 'string', default: '', pattern: ACCOUNT, patternDoc: 'letters, digits, . _ - (not a leading -)', doc: "Group for the workers; empty: the user's primary group." },
   { key: 'stop_timeout', scope: 'global', type: 'number', default: 10, min: 0.1, max: 86400, doc: 'Seconds a graceful stop may take before workers are killed.' },
   { key: 'reload_timeout', scope: 'global', type: 'number', default: 30, min: 0.1, max: 86400, doc: 'Seconds an old worker may drain during a reload before it is closed.' },
   { key: 'hang_timeout', scope: 'global', type: 'number', default: 0, min: 0, max: 86400, doc: 'Seconds a worker may leave the master\'s pings unanswered (a blocked event loop) before it is killed and restarted; 0: never (it is only shown as `unresponsive` after 5 s).' },
@@ -38,17 +42,69 @@ export const SCHEMA: readonly KeySpec[] = [
   { key: 'reloadable', scope: 'group', type: 'bool', default: true, doc: '`loom reload` restarts this group (false: left running).' },
   { key: 'max_package_size', scope: 'group', type: 'int', default: MiB, min: 1, max: 1024 * MiB, doc: 'Bytes; a larger inbound packet closes the connection.' },
   { key: 'max_send_buffer_size', scope: 'group', type: 'int', default: MiB, min: 1, max: 1024 * MiB, doc: 'Bytes queued per connection before onBufferFull; further sends return false.' },
-  { key: 'ssl_cert', scope: 'group', type: 'path', default: '', doc: 'PEM certificate (chain); with `ssl_key` the listener speaks TLS: https, wss, TLS text/frame/custom. Re-read on reload.' },
-  { key: 'ssl_key', scope: 'group', type: 'path', default: '', doc: 'PEM private key for `ssl_cert`.' },
+  { key: 'ssl_cert', scope: 'group', type: 'path', default: '', doc: 'PEM certificate (chain); with `ssl_key` the listener speaks TLS: https, wss, TLS text/frame/custom. Parsed by `check`; re-read on reload.' },
+  { key: 'ssl_key', scope: 'group', type: 'path', default: '', doc: 'PEM private key for `ssl_cert` (unencrypted; it must match the certificate).' },
   { key: 'ssl_ca', scope: 'group', type: 'path', default: '', doc: 'PEM CA bundle sent with the certificate (optional).' },
   { key: 'root', scope: 'group', type: 'path', default: '', doc: 'http: directory of static files served before the handler (which then answers only what no file matches; 404 without a handler).' },
   { key: 'header_timeout', scope: 'group', type: 'number', default: 10, min: 0.1, max: 3600, doc: 'http/websocket: seconds for a request\'s headers to arrive before the connection is closed (slowloris).' },
   { key: 'idle_timeout', scope: 'group', type: 'number', default: 60, min: 0.1, max: 86400, doc: 'http: seconds an idle keep-alive connection is kept open.' },
   { key: 'permessage_deflate', scope: 'group', type: 'bool', default: false, doc: 'websocket: offer permessage-deflate compression.' },
-];
+] as const satisfies readonly KeySpec[];
+
+/** The schema seen as plain KeySpecs, for code that walks every key alike. */
+const KEYS: readonly KeySpec[] = SCHEMA;
+
+/** What each kind of key holds once converted. */
+interface ValueOf {
+  string: string;
+  path: string;
+  bool: boolean;
+  int: number;
+  number: number;
+  listen: ListenSpec | null;
+  handler: string | null;
+}
+
+/** `max_package_size` → `maxPackageSize`: a key's field name in GroupConfig and LoomConfig. */
+export type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/** The converted values of one scope's keys, by field name: `{ count: number, listen: ListenSpec | null, … }`. */
+export type Settings<S extends Scope> = {
+  [K in Extract<(typeof SCHEMA)[number], { scope: S }> as CamelCase<K['key']>]: ValueOf[K['type']];
+};
+
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export interface RawEntry { key: string; line: number; value: RawValue }
+
+/**
+ * The settings of one section: the schema's defaults, overridden by each entry that converts;
+ * each unknown key or bad value goes to `report` and leaves the default in place.
+ */
+export function readSection<S extends Scope>(scope: S, entries: Iterable<RawEntry>, report: (line: number, key: string, message: string) => void): Settings<S> {
+  const out: Record<string, Value> = {};
+  for (const spec of KEYS) if (spec.scope === scope) out[camelCase(spec.key)] = spec.default;
+  for (const { key, line, value } of entries) {
+    const spec = findKey(scope, key);
+    if (!spec) {
+      report(line, key, unknownKeyMessage(scope, key));
+      continue;
+    }
+    try {
+      out[camelCase(key)] = convert(spec, value);
+    } catch (err) {
+      report(line, key, (err as Error).message);
+    }
+  }
+  // The one place where the schema meets its derived type: every field of Settings<S> was
+  // set from this scope's keys, each value by convert() for that key's own type.
+  return out as Settings<S>;
+}
 
 export function findKey(scope: Scope, key: string): KeySpec | undefined {
-  return SCHEMA.find((k) => k.scope === scope && k.key === key);
+  return KEYS.find((k) => k.scope === scope && k.key === key);
 }
 
 /** A value as written after `=`, unquoted and without its comment. */
@@ -70,6 +126,9 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
   switch (spec.type) {
     case 'string':
       if (spec.pattern && !spec.pattern.test(text)) throw new Error(`"${text}" may contain only ${spec.patternDoc}`);
+      if (spec.maxLength !== undefined && text.length > spec.maxLength) {
+        throw new Error(`"${text}" is ${text.length} characters long; at most ${spec.maxLength}`);
+      }
       return text;
     case 'path':
     case 'handler':
@@ -96,7 +155,7 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
 export function suggestKey(scope: Scope, key: string): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const spec of SCHEMA) {
+  for (const spec of KEYS) {
     if (spec.scope !== scope) continue;
     const d = editDistance(key.toLowerCase(), spec.key);
     if (d < bestDistance) { bestDistance = d; best = spec.key; }
@@ -113,7 +172,7 @@ export function unknownKeyMessage(scope: Scope, key: string): string {
   if (near) return `unknown key; did you mean "${near}"?`;
   const far = suggestKey(other, key);
   if (far) return `unknown key; did you mean "${far}" (in ${home(other)})?`;
-  return `unknown key; ${home(scope)} takes ${SCHEMA.filter((k) => k.scope === scope).map((k) => k.key).join(', ')}`;
+  return `unknown key; ${home(scope)} takes ${KEYS.filter((k) => k.scope === scope).map((k) => k.key).join(', ')}`;
 }
 
 function editDistance(a: string, b: string): number {
@@ -133,8 +192,8 @@ function editDistance(a: string, b: string): number {
 /** The README's table of keys, generated so docs and code cannot drift. */
 export function keyTableMarkdown(): string {
   const lines = ['| section | key | default | meaning |', '|---|---|---|---|'];
-  for (const k of SCHEMA) {
-    const def = k.default === null ? '—' : `\`${String(k.default)}\``;
+  for (const k of KEYS) {
+    const def = k.default === null ? '—' : k.default === '' ? 'empty' : `\`${String(k.default)}\``;
     lines.push(`| ${k.scope === 'global' ? '[loom]' : '[group]'} | \`${k.key}\` | ${def} | ${k.doc} |`);
   }
   return lines.join('\n');

@@ -57,7 +57,4 @@ export function removePid(file: string, pid = process.pid): void {
   try { unlinkSync(file); } catch { /* already gone */ }
 }
 
-/** The control socket lives beside the pidfile: /var/run/loom.pid → /var/run/loom.sock. */
-export function controlSocketPath(pidFile: string): string {
-  return pidFile.replace(/\.pid$/, '') + '.sock';
-}
+export { controlSocketPath } from '../config/paths.js';

@@ -1,0 +1,7 @@
+// Files the daemon itself creates, derived from [loom]; here so that config validation can
+// keep listeners off them and the master, which imports config, uses the same derivation.
+
+/** The control socket lives beside the pidfile: /var/run/loom.pid → /var/run/loom.sock. */
+export function controlSocketPath(pidFile: string): string {
+  return pidFile.replace(/\.pid$/, '') + '.sock';
+}
