@@ -8,6 +8,11 @@ import { connections, reload, status } from './status.js';
 import { kill, stop } from './stop.js';
 import { runningPid } from '../master/pidfile.js';
 
+/** One line, code first: `loom: LOOM_ERR_NOT_RUNNING loom is not running (…)`. */
+function printError(err: LoomError): void {
+  process.stderr.write(`loom: ${err.code} ${err.message}\n`);
+}
+
 export async function runCli(argv: string[]): Promise<void> {
   try {
     const args = parseArgs(argv);
@@ -54,11 +59,11 @@ export async function runCli(argv: string[]): Promise<void> {
       process.stderr.write(err.message + '\n');
       process.exitCode = EXIT_CONFIG;
     } else if (err instanceof LoomError) {
-      process.stderr.write(`${err.message.startsWith('loom ') ? '' : 'loom: '}${err.message}\n`);
-      process.exitCode = err.code === 'LOOM_ERR_USAGE' ? EXIT_CONFIG : EXIT_FAILURE;
+      printError(err);
+      process.exitCode = err.code === 'LOOM_ERR_USAGE' || err.code === 'LOOM_ERR_CONFIG' ? EXIT_CONFIG : EXIT_FAILURE;
       if (err.code === 'LOOM_ERR_USAGE') process.stderr.write(USAGE + '\n');
     } else {
-      process.stderr.write(`loom: ${(err as Error)?.message ?? String(err)}\n`);
+      printError(new LoomError('LOOM_ERR_INTERNAL', (err as Error)?.message ?? String(err)));
       process.exitCode = EXIT_FAILURE;
     }
   }

@@ -3,16 +3,19 @@
 import { openSync, closeSync } from 'node:fs';
 import { mkdirp } from '../util/mkdirp.js';
 import { dirname } from 'node:path';
-import type { LoomConfig } from '../config/types.js';
-import { LoomError } from '../core/errors.js';
+import type { ConfigProblem, LoomConfig } from '../config/types.js';
+import { isLoomErrorCode, LoomError, type LoomErrorCode } from '../core/errors.js';
 import { Master } from '../master/master.js';
 import { runningPid } from '../master/pidfile.js';
 import { spawnSelf } from '../master/spawn.js';
-import { configFor } from './config.js';
+import { ConfigInvalid, configFor } from './config.js';
 
 const START_TIMEOUT_MS = 120000;
 
-type DaemonMessage = { t: 'started'; table: string } | { t: 'failed'; message: string };
+/** What the detached master tells `start -d`: the error keeps its code across the process gap. */
+type DaemonMessage =
+  | { t: 'started'; table: string }
+  | { t: 'failed'; code: LoomErrorCode; message: string; problems?: ConfigProblem[] };
 
 export async function startForeground(config: LoomConfig): Promise<void> {
   const master = new Master(config, true);
@@ -47,8 +50,10 @@ export function startDaemon(config: LoomConfig): Promise<void> {
         child.disconnect();
         child.unref();
         resolve();
+      } else if (msg.problems) {
+        reject(new ConfigInvalid(msg.problems));
       } else {
-        reject(new LoomError('LOOM_ERR_WORKER_START', msg.message));
+        reject(new LoomError(isLoomErrorCode(msg.code) ? msg.code : 'LOOM_ERR_INTERNAL', msg.message));
       }
     });
     child.once('exit', (code, signal) => reject(new LoomError('LOOM_ERR_WORKER_START', `the daemon exited with ${signal ?? code} while starting; see ${config.logFile}`)));
@@ -65,7 +70,9 @@ export async function runDaemonMaster(): Promise<void> {
     send({ t: 'started', table: master.listenersTable() });
     process.disconnect?.();
   } catch (err) {
-    send({ t: 'failed', message: (err as Error).message });
+    if (err instanceof ConfigInvalid) send({ t: 'failed', code: 'LOOM_ERR_CONFIG', message: err.message, problems: err.problems });
+    else if (err instanceof LoomError) send({ t: 'failed', code: err.code, message: err.message });
+    else send({ t: 'failed', code: 'LOOM_ERR_INTERNAL', message: (err as Error)?.message ?? String(err) });
     process.exitCode = 1;
     process.disconnect?.();
   }

@@ -26,7 +26,7 @@ export async function reload(config: LoomConfig): Promise<void> {
   const r = (await askMaster(controlSocketPath(config.pidFile), 'reload', 300000)) as ReloadResult;
   for (const line of r.lines) (r.ok ? process.stdout : process.stderr).write(line + '\n');
   if (!r.ok) {
-    process.stderr.write(`loom: reload finished with errors; see ${config.logFile}\n`);
+    process.stderr.write(`loom: LOOM_ERR_RELOAD reload finished with errors; see ${config.logFile}\n`);
     process.exitCode = EXIT_FAILURE;
   } else {
     process.stdout.write(`${config.name} reloaded\n`);
