@@ -45,7 +45,7 @@ export async function runCli(argv: string[]): Promise<void> {
       case 'kill':
         return await kill(config);
       case 'restart':
-        if (runningPid(config.pidFile) !== null) await stop(config);
+        if ((await runningPid(config.pidFile)) !== null) await stop(config);
         return await (args.daemon ? startDaemon(config) : startForeground(config));
       case 'reload':
         return await reload(config);

@@ -23,8 +23,8 @@ export async function startForeground(config: LoomConfig): Promise<void> {
   process.stdout.write(`${config.name} started, master pid ${process.pid}\n${master.listenersTable()}\nPress Ctrl+C to stop.\n`);
 }
 
-export function startDaemon(config: LoomConfig): Promise<void> {
-  const other = runningPid(config.pidFile);
+export async function startDaemon(config: LoomConfig): Promise<void> {
+  const other = await runningPid(config.pidFile);
   if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
   let out: number;
   try {

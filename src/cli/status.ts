@@ -2,7 +2,7 @@
 import type { LoomConfig } from '../config/types.js';
 import { controlSocketPath } from '../master/pidfile.js';
 import type { ConnectionRow, Status } from '../master/status.js';
-import { askMaster } from './control-client.js';
+import { askMaster } from '../master/control.js';
 import { EXIT_FAILURE } from '../core/errors.js';
 import type { ReloadResult } from '../master/master.js';
 

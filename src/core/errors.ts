@@ -8,6 +8,7 @@ export const codes = {
   LOOM_ERR_LOG_FILE: 'cannot write a log file',
   LOOM_ERR_ALREADY_RUNNING: 'loom is already running',
   LOOM_ERR_NOT_RUNNING: 'loom is not running',
+  LOOM_ERR_PERMISSION: 'not allowed to act on the running loom',
   LOOM_ERR_HANDLER_LOAD: 'cannot load a handler',
   LOOM_ERR_HANDLER: 'a handler callback threw',
   LOOM_ERR_BAD_PACKET: 'bad inbound packet',

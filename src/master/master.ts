@@ -11,7 +11,7 @@ import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
 import { WorkerGroup } from './group.js';
 import { bindListener, type BoundHandle } from './listeners.js';
-import { controlSocketPath, removePid, runningPid, writePid } from './pidfile.js';
+import { controlSocketPath, removePid, runningPid, selfIdentity, writePid } from './pidfile.js';
 import { buildStatus, buildConnections } from './status.js';
 import { watchHandlers, type HandlerWatcher } from './watcher.js';
 
@@ -55,7 +55,7 @@ export class Master {
   /** Binds, writes the pidfile, starts every worker; rejects (having cleaned up) on any failure. */
   async start(): Promise<void> {
     const { config } = this;
-    const other = runningPid(config.pidFile);
+    const other = await runningPid(config.pidFile);
     if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
     process.title = `${config.name}: master process (${config.file})`;
     this.prepareUser();
@@ -263,6 +263,7 @@ export class Master {
 
   private async answer(req: { cmd: string }): Promise<unknown> {
     switch (req.cmd) {
+      case 'identify': return selfIdentity();
       case 'status': return buildStatus(this);
       case 'connections': return buildConnections(this);
       case 'stop': setImmediate(() => void this.stop('stop command')); return { ok: true };

@@ -137,7 +137,7 @@ t.test('stop and kill when not running: non-zero and one clear line', async (t) 
     t.not(run.code, null, `${cmd} exits by itself`);
     const lines = run.stderr.trim().split('\n');
     t.equal(lines.length, 1, `${cmd}: one line, not a stack trace: ${JSON.stringify(run.stderr)}`);
-    t.equal(lines[0], `loom: LOOM_ERR_NOT_RUNNING loom is not running (no live master in pid file ${sb.pidFile})`, `${cmd}: says loom is not running, with the code`);
+    t.equal(lines[0], `loom: LOOM_ERR_NOT_RUNNING loom is not running (no pid file ${sb.pidFile})`, `${cmd}: says loom is not running, with the code`);
   }
 });
 

@@ -2,9 +2,10 @@
 // sandbox's daemon, and whether a pid still runs (a zombie, dead but not yet reaped by its
 // parent, counts as gone).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { waitFor } from './loom';
+import { join } from 'node:path';
+import { LOOM, waitFor } from './loom';
 
 function statFields(pid: number): string[] | null {
   try {
@@ -106,3 +107,19 @@ export function whoListens(port: number): string {
   const r = spawnSync('ss', ['-Htlnp', `sport = :${port}`], { encoding: 'utf8' });
   return (r.stdout ?? '').trim();
 }
+
+/**
+ * dist/loom.cjs (one self-contained file) copied to a fresh directory under /tmp that every
+ * user can read, under the given file name: the checkout may be private (a mktemp -d clone,
+ * /root), and a short path gives the processes a short command line. Removed in teardown.
+ */
+export function copyLoom(t: { teardown(fn: () => unknown): void }, name = 'loom.cjs'): string {
+  const dir = mkdtempSync('/tmp/l');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  const file = join(dir, name);
+  copyFileSync(LOOM, file);
+  chmodSync(file, 0o644);
+  return file;
+}
+
