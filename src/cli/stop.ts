@@ -12,12 +12,15 @@ async function requireRunning(config: LoomConfig): Promise<number> {
   return found.pid;
 }
 
-/** Signals the master. */
+/** Signals the master; a master we may not signal is an error, never a silent success. */
 function signalMaster(config: LoomConfig, pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM') {
+      throw new LoomError('LOOM_ERR_PERMISSION', `permission denied: may not signal the master, pid ${pid} (pid file ${config.pidFile}); run as the user who started loom`);
+    }
     if (code === 'ESRCH') throw new LoomError('LOOM_ERR_NOT_RUNNING', `loom is not running (master pid ${pid} exited just now; pid file ${config.pidFile})`);
     throw err;
   }
@@ -46,7 +49,8 @@ export async function kill(config: LoomConfig): Promise<void> {
   const pid = await requireRunning(config);
   // Its children are known only while it lives: once it is gone they belong to init.
   const workers = childrenOf(pid);
-  // The master first: it would replace killed workers.
+  // The master first: it would replace killed workers, and if it may not be signalled,
+  // nothing is.
   signalMaster(config, pid, 'SIGKILL');
   for (const p of workers) {
     try { process.kill(p, 'SIGKILL'); } catch { /* exited meanwhile */ }

@@ -1,11 +1,11 @@
 // Process inspection for the CLI tests, from /proc (Linux): which processes belong to a
 // sandbox's daemon, and whether a pid still runs (a zombie, dead but not yet reaped by its
 // parent, counts as gone).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { LOOM, waitFor } from './loom';
+import { LOOM, waitFor, type Run } from './loom';
 
 function statFields(pid: number): string[] | null {
   try {
@@ -123,3 +123,19 @@ export function copyLoom(t: { teardown(fn: () => unknown): void }, name = 'loom.
   return file;
 }
 
+/**
+ * Runs the CLI at `loom` (see copyLoom) as uid:gid, from /. tap's NODE_OPTIONS loaders live in
+ * the checkout, which that user may not be able to read (nor write their reports into), and
+ * tap adds them back to the environment of any process spawned from a test: `env -u` drops
+ * them at the last moment.
+ */
+export function runAs(uid: number, gid: number, loom: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, loom, ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
