@@ -8,12 +8,23 @@ import { connections, reload, status } from './status.js';
 import { kill, stop } from './stop.js';
 import { runningPid } from '../master/pidfile.js';
 
+/**
+ * A reader that leaves early (`loom restart -d | head -1`) closes the pipe under us. Nothing
+ * can be told to it any more, so the write error is dropped and the command ends with its
+ * own status; unhandled, it would end in a stack trace.
+ */
+function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', () => undefined);
+}
+
 /** One line, code first: `loom: LOOM_ERR_NOT_RUNNING loom is not running (…)`. */
 function printError(err: LoomError): void {
   process.stderr.write(`loom: ${err.code} ${err.message}\n`);
 }
 
 export async function runCli(argv: string[]): Promise<void> {
+  tolerateClosedOutput(process.stdout);
+  tolerateClosedOutput(process.stderr);
   try {
     const args = parseArgs(argv);
     switch (args.command) {

@@ -1,8 +1,9 @@
 // start -d / stop / restart -d / kill / version through the real CLI.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, freePort, loom, masterPid, sandbox, startDaemon, statusJson, type Sandbox } from '../helpers/loom';
+import { LOOM, ROOT, freePort, loom, masterPid, sandbox, startDaemon, statusJson, type Sandbox } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
 import { childPids, daemonPids, killAll, running, whoListens, portReleased } from '../helpers/procs';
 
@@ -150,4 +151,25 @@ t.test('restart -d when not running just starts', async (t) => {
   t.ok(running(masterPid(sb)), 'a master runs');
   await roundTrip(port, 'fresh');
   t.pass('and serves');
+});
+
+t.test('restart -d into a reader that leaves early: no stack trace, exit status kept', async (t) => {
+  const { sb, port } = await echoSandbox();
+  reap(t, sb);
+  await startDaemon(t, sb);
+  const pid1 = masterPid(sb);
+  // head takes the first line ("… stopped") and exits; the listeners table then meets a
+  // closed pipe.
+  const shell = `"${process.execPath}" "${LOOM}" restart -d -c "${sb.config}" 2>"${sb.dir}/err" | head -1; echo "status \${PIPESTATUS[0]}"`;
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn('bash', ['-c', shell], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (c) => { text += c; });
+    child.on('close', () => resolve(text));
+  });
+  t.equal(out, 'loomtest stopped\nstatus 0\n', 'the first line reached the reader; loom exited 0');
+  t.equal(readFileSync(join(sb.dir, 'err'), 'utf8'), '', 'nothing on stderr');
+  const pid2 = masterPid(sb);
+  t.not(pid2, pid1, 'a new master runs');
+  await roundTrip(port, 'after');
 });
