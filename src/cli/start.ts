@@ -1,10 +1,9 @@
 // `loom start` in the foreground (this process becomes the master) or with -d (a detached
 // master is spawned and this process returns once every listener is bound, or fails).
-import { openSync, closeSync } from 'node:fs';
-import { mkdirp } from '../util/mkdirp.js';
-import { dirname } from 'node:path';
+import { closeSync } from 'node:fs';
 import type { ConfigProblem, LoomConfig } from '../config/types.js';
 import { isLoomErrorCode, LoomError, type LoomErrorCode } from '../core/errors.js';
+import { openFailure, openLogFile } from '../log/logger.js';
 import { Master } from '../master/master.js';
 import { runningPid } from '../master/pidfile.js';
 import { spawnSelf } from '../master/spawn.js';
@@ -28,11 +27,9 @@ export async function startDaemon(config: LoomConfig): Promise<void> {
   if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
   let out: number;
   try {
-    mkdirp(dirname(config.stdoutFile));
-    out = openSync(config.stdoutFile, 'a');
+    out = openLogFile(config.stdoutFile);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write stdout file ${config.stdoutFile} (${code}); set stdout_file in [loom] to a writable path`);
+    throw new LoomError('LOOM_ERR_LOG_FILE', `stdout_file ${config.stdoutFile} ${openFailure(err)}; set stdout_file in [loom] to a writable file`);
   }
   const child = spawnSelf('master', { LOOM_CONFIG: config.file, LOOM_DAEMON: '1' }, out);
   closeSync(out);
