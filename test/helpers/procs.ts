@@ -79,7 +79,7 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
  * True once the port refuses a connection within the deadline. Other test files probe free
  * ports in parallel; one may hold a just-released port number for an instant.
  */
-export async function portReleased(port: number, timeoutMs = 3000): Promise<boolean> {
+export async function portReleased(port: number, timeoutMs = 10000): Promise<boolean> {
   try {
     await waitFor(async () => !(await canConnect(port)), `port ${port} to refuse connections`, timeoutMs);
     return true;
