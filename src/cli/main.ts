@@ -19,7 +19,9 @@ function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
 
 /** One line, code first: `loom: LOOM_ERR_NOT_RUNNING loom is not running (…)`. */
 function printError(err: LoomError): void {
-  process.stderr.write(`loom: ${err.code} ${err.message}\n`);
+  // A worker's fatal message reaches us as text that leads with its own, more precise code.
+  const text = /^LOOM_ERR_[A-Z_]+ /.test(err.message) ? err.message : `${err.code} ${err.message}`;
+  process.stderr.write(`loom: ${text}\n`);
 }
 
 export async function runCli(argv: string[]): Promise<void> {

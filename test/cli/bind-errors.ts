@@ -109,3 +109,14 @@ for (const [key, value] of [['pid_file', '/proc/loom.pid'], ['log_file', '/proc/
     t.match(line, key, `names the key ${key} to set`);
   });
 }
+
+t.test('a handler that cannot load: one line with its code', async (t) => {
+  const sb = sandbox({
+    groups: `[bad]\ncount = 1\nhandler = bad.js\n`,
+    files: { 'bad.js': 'module.exports = { onWorkerStart( };\n' },
+  });
+  const run = await startFails(t, sb);
+  const line = await failedCleanly(t, run, sb, 'LOOM_ERR_HANDLER_LOAD');
+  t.match(line, /bad\.js:1: SyntaxError/, 'names the file and line');
+  t.notMatch(line, /LOOM_ERR_.*LOOM_ERR_/, 'one code, not two');
+});
