@@ -7,13 +7,16 @@
 //      a graceful stop), the sidecar <pid_file without .pid>.start, written with the pidfile:
 //      the pid, its start time (field 22 of /proc/PID/stat) and the boot id. A reused pid has
 //      another start time.
-// Anything else (the process title included: Linux truncates it, and others look alike) is
-// not proof; such a pidfile is stale and is replaced by the next start.
-import { closeSync, constants, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+// Either proof counts only if its file belongs to the user the process runs as: whoever may
+// write the pid directory can plant a socket or a sidecar, but not make another user's
+// process look like their own. Anything else (the process title included: Linux truncates
+// it, and others look alike) is not proof; such a pidfile is stale and is replaced by the
+// next start.
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { mkdirp } from '../util/mkdirp.js';
-import { isAlive, procStat } from '../util/proc.js';
+import { isAlive, procStat, procUid } from '../util/proc.js';
 import { askMaster } from './control.js';
 
 /** Names one process for good: pids are reused, a (pid, start time, boot) never is. */
@@ -62,10 +65,13 @@ export function selfIdentity(): ProcessIdentity {
   return { pid: process.pid, startTime: procStat(process.pid)?.startTime ?? -1, bootId: bootId() };
 }
 
-/** True when id names the process that runs under id.pid right now. */
-function isLive(id: ProcessIdentity): boolean {
+/** A claimed identity and the owner of the file that made the claim. */
+interface Claim { id: ProcessIdentity; owner: number }
+
+/** True when the claim names the process that runs under its pid right now, as the claim's owner. */
+function holds({ id, owner }: Claim): boolean {
   const stat = procStat(id.pid);
-  return stat !== null && stat.state !== 'Z' && stat.startTime === id.startTime && id.bootId === bootId();
+  return stat !== null && stat.state !== 'Z' && stat.startTime === id.startTime && id.bootId === bootId() && procUid(id.pid) === owner;
 }
 
 function asIdentity(x: unknown): ProcessIdentity | null {
@@ -75,12 +81,40 @@ function asIdentity(x: unknown): ProcessIdentity | null {
     : null;
 }
 
-function readIdentity(pidFile: string): ProcessIdentity | null {
+/** The sidecar's claim; owner and content come from one descriptor, so they go together. */
+function readIdentity(pidFile: string): Claim | null {
+  let fd: number;
   try {
-    return asIdentity(JSON.parse(readFileSync(identityPath(pidFile), 'utf8')));
+    fd = openSync(identityPath(pidFile), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return null;
   }
+  try {
+    const id = asIdentity(JSON.parse(readFileSync(fd, 'utf8')));
+    return id && { id, owner: fstatSync(fd).uid };
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What the master on the control socket says it is; the socket file must be the same before and after. */
+async function askIdentity(pidFile: string): Promise<Claim | null> {
+  const path = controlSocketPath(pidFile);
+  const socketFile = () => {
+    try {
+      const st = lstatSync(path);
+      return st.isSocket() ? st : null;
+    } catch {
+      return null;
+    }
+  };
+  const before = socketFile();
+  if (!before) return null;
+  const id = asIdentity(await askMaster(path, 'identify', IDENTIFY_TIMEOUT_MS));
+  const after = socketFile();
+  return id && after && after.ino === before.ino && after.dev === before.dev ? { id, owner: before.uid } : null;
 }
 
 /** Which master, if any, the pidfile names; see the top of this file for what counts as proof. */
@@ -90,14 +124,14 @@ export async function findMaster(pidFile: string): Promise<MasterLookup> {
   if (pid === process.pid || !isAlive(pid)) return { state: 'stale', pid, why: 'gone' };
   let denied: LoomError | null = null;
   try {
-    const answer = asIdentity(await askMaster(controlSocketPath(pidFile), 'identify', IDENTIFY_TIMEOUT_MS));
+    const answer = await askIdentity(pidFile);
     // A master answering on our socket under another pid is still this daemon's master.
-    if (answer && answer.pid !== process.pid && isLive(answer)) return { state: 'running', pid: answer.pid };
+    if (answer && answer.id.pid !== process.pid && holds(answer)) return { state: 'running', pid: answer.id.pid };
   } catch (err) {
     if (err instanceof LoomError && err.code === 'LOOM_ERR_PERMISSION') denied = err;
   }
   const recorded = readIdentity(pidFile);
-  if (recorded && recorded.pid === pid && isLive(recorded)) return { state: 'running', pid };
+  if (recorded && recorded.id.pid === pid && holds(recorded)) return { state: 'running', pid };
   // Someone else's socket and no readable sidecar: it may well be a master we cannot ask.
   if (denied) throw denied;
   return { state: 'stale', pid, why: 'not-loom' };
@@ -150,7 +184,7 @@ export function removePid(file: string, pid = process.pid): void {
   if (readPid(file) === pid) {
     try { unlinkSync(file); } catch { /* already gone */ }
   }
-  if (readIdentity(file)?.pid === pid) {
+  if (readIdentity(file)?.id.pid === pid) {
     try { unlinkSync(identityPath(file)); } catch { /* already gone */ }
   }
 }

@@ -3,7 +3,7 @@
 // pid reused after a crash) is stale: replaced by start, its process never signalled.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { freePort, loom, masterPid, sandbox, startDaemon, waitFor, type Run, type Sandbox } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
 import { childPids, copyLoom, daemonPids, killAll, running, waitGone } from '../helpers/procs';
@@ -142,6 +142,17 @@ t.test('stale pidfiles: a dead pid, a lookalike, a pid reused after a crash', as
   writeFileSync(sidecar, JSON.stringify({ ...recorded, pid: nginx }));
   writeFileSync(sb.pidFile, `${nginx}\n`);
   await t.test('a pid reused after a crash', (t) => refuseStale(t, sb, nginx, 'is not this loom\'s master'));
+
+  // Whoever may write the pid directory can copy the lookalike's true start time; a record
+  // that is not its process's user's own proves nothing.
+  if (process.getuid?.() === 0) {
+    const stat = readFileSync(`/proc/${nginx}/stat`, 'utf8');
+    const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    writeFileSync(sidecar, JSON.stringify({ pid: nginx, startTime, bootId }));
+    chownSync(sidecar, 65534, 65534);
+    await t.test('a record planted by another user', (t) => refuseStale(t, sb, nginx, 'is not this loom\'s master'));
+  }
 
   await startDaemon(t, sb);
   const pid = masterPid(sb);
