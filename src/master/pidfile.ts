@@ -12,7 +12,7 @@
 // process look like their own. Anything else (the process title included: Linux truncates
 // it, and others look alike) is not proof; such a pidfile is stale and is replaced by the
 // next start.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { mkdirp } from '../util/mkdirp.js';
@@ -41,14 +41,31 @@ export function identityPath(pidFile: string): string {
   return pidFile.replace(/\.pid$/, '') + '.start';
 }
 
-export function readPid(file: string): number | null {
-  let text: string;
+/**
+ * The first bytes of a plain file and its owner, read through one descriptor. Whatever else
+ * sits at the path (a link, a fifo, /dev/zero) is no pidfile of ours.
+ */
+function readSmallFile(file: string): { text: string; owner: number } | null {
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return null;
   }
-  const pid = Number(text.trim());
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return null;
+    const buf = Buffer.alloc(4096);
+    return { text: buf.toString('utf8', 0, readSync(fd, buf)), owner: st.uid };
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readPid(file: string): number | null {
+  const pid = Number(readSmallFile(file)?.text.trim());
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
@@ -83,19 +100,12 @@ function asIdentity(x: unknown): ProcessIdentity | null {
 
 /** The sidecar's claim; owner and content come from one descriptor, so they go together. */
 function readIdentity(pidFile: string): Claim | null {
-  let fd: number;
+  const file = readSmallFile(identityPath(pidFile));
   try {
-    fd = openSync(identityPath(pidFile), constants.O_RDONLY | constants.O_NOFOLLOW);
+    const id = file && asIdentity(JSON.parse(file.text));
+    return id ? { id, owner: file.owner } : null;
   } catch {
     return null;
-  }
-  try {
-    const id = asIdentity(JSON.parse(readFileSync(fd, 'utf8')));
-    return id && { id, owner: fstatSync(fd).uid };
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -125,8 +135,7 @@ export async function findMaster(pidFile: string): Promise<MasterLookup> {
   let denied: LoomError | null = null;
   try {
     const answer = await askIdentity(pidFile);
-    // A master answering on our socket under another pid is still this daemon's master.
-    if (answer && answer.id.pid !== process.pid && holds(answer)) return { state: 'running', pid: answer.id.pid };
+    if (answer && answer.id.pid === pid && holds(answer)) return { state: 'running', pid };
   } catch (err) {
     if (err instanceof LoomError && err.code === 'LOOM_ERR_PERMISSION') denied = err;
   }
