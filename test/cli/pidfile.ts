@@ -55,61 +55,51 @@ async function nginxLookalike(t: tap.Test): Promise<number> {
 
 /** stop and kill refuse a pidfile that names no master of ours, and signal no one. */
 async function refuseStale(t: tap.Test, sb: Sandbox, pid: number, why: string): Promise<void> {
-  for (const cmd of ['stop', 'kill']) {
-    const run = await loom([cmd, '-c', sb.config]);
+  const runs = await Promise.all(['stop', 'kill'].map((cmd) => loom([cmd, '-c', sb.config])));
+  for (const [i, cmd] of ['stop', 'kill'].entries()) {
+    const run = runs[i];
     t.equal(run.code, 1, `${cmd} exits 1`);
     t.equal(run.stderr, `loom: LOOM_ERR_NOT_RUNNING loom is not running (stale pid file ${sb.pidFile}: pid ${pid} ${why})\n`, `${cmd}: one line, stale pidfile`);
     if (why !== 'is gone') t.ok(running(pid), `${cmd} left pid ${pid} alone`);
   }
 }
 
-t.test('a running master: start is refused; a hung one is still found and killed', async (t) => {
-  const { sb, port } = await echoSandbox();
-  await startDaemon(t, sb);
-  const pid = masterPid(sb);
-  const workers = childPids(pid);
-
-  for (const args of [['start', '-d'], ['start']]) {
-    const run = await loom([...args, '-c', sb.config], { timeoutMs: 15000 });
-    t.equal(run.code, 1, `${args.join(' ')} exits 1`);
-    t.equal(run.stderr, `loom: LOOM_ERR_ALREADY_RUNNING loom is already running, pid ${pid} (pid file ${sb.pidFile})\n`, `${args.join(' ')}: one line, says who runs`);
-  }
-  t.equal(masterPid(sb), pid, 'pidfile untouched');
-  t.ok(await echoes(port), 'the running master still serves');
-  t.same(daemonPids(sb.config).sort(), [pid, ...workers].sort(), 'no second daemon was left behind');
-
-  // Stopped, the master answers nothing on its control socket: the start time recorded
-  // beside the pidfile still proves it is ours.
-  process.kill(pid, 'SIGSTOP');
-  const again = await loom(['start', '-d', '-c', sb.config]);
-  t.match(again.stderr, `loom is already running, pid ${pid}`, 'start -d refuses while the master hangs');
-  const kill = await loom(['kill', '-c', sb.config]);
-  t.equal(kill.code, 0, `kill finds the hung master (stderr: ${kill.stderr})`);
-  await waitGone([pid, ...workers], 'master and worker to be killed');
-  t.notOk(existsSync(sb.pidFile), 'pidfile removed');
-});
-
-t.test('a master whose process title was truncated is found by start, stop and kill', async (t) => {
+t.test('the running master is found however its title reads, and when it cannot answer', async (t) => {
   // Linux gives process.title only the bytes of the original command line: a short one
   // (`node /tmp/lXXXXXX/l.cjs start`) and a long name cut the title before "master process".
   const short = copyLoom(t, 'l.cjs');
   const { sb, port } = await echoSandbox('payments-gateway-production-eu');
-  for (const cmd of ['stop', 'kill']) {
+  const start = async () => {
     const run = await runBundle(short, ['start', '-d', '-c', sb.config]);
     t.equal(run.code, 0, `start -d (stderr: ${run.stderr})`);
     const pid = masterPid(sb);
     t.notMatch(cmdline(pid), /master process/, `the title is truncated: "${cmdline(pid)}"`);
+    return { pid, workers: childPids(pid) };
+  };
 
-    const again = await loom(['start', '-d', '-c', sb.config]);
-    t.equal(again.code, 1, 'a second start -d exits 1');
-    t.match(again.stderr, `loom is already running, pid ${pid}`);
-    t.ok(await echoes(port), 'the first master still serves');
-
-    const workers = childPids(pid);
-    const r = await loom([cmd, '-c', sb.config]);
-    t.equal(r.code, 0, `${cmd} finds it (stderr: ${r.stderr})`);
-    t.same([pid, ...workers].filter(running), [], `${cmd}: master and worker gone`);
+  const first = await start();
+  for (const args of [['start', '-d'], ['start']]) {
+    const run = await loom([...args, '-c', sb.config], { timeoutMs: 15000 });
+    t.equal(run.code, 1, `${args.join(' ')} exits 1`);
+    t.equal(run.stderr, `loom: LOOM_ERR_ALREADY_RUNNING loom is already running, pid ${first.pid} (pid file ${sb.pidFile})\n`, `${args.join(' ')}: one line, says who runs`);
   }
+  t.equal(masterPid(sb), first.pid, 'pidfile untouched');
+  t.ok(await echoes(port), 'the running master still serves');
+  t.same(daemonPids(sb.config).sort(), [first.pid, ...first.workers].sort(), 'no second daemon was left behind');
+  const stop = await loom(['stop', '-c', sb.config]);
+  t.equal(stop.code, 0, `stop finds it (stderr: ${stop.stderr})`);
+  t.same([first.pid, ...first.workers].filter(running), [], 'stop: master and worker gone');
+
+  // Stopped, the master answers nothing on its control socket: the start time recorded
+  // beside the pidfile still proves it is ours.
+  const second = await start();
+  process.kill(second.pid, 'SIGSTOP');
+  const again = await loom(['start', '-d', '-c', sb.config]);
+  t.match(again.stderr, `loom is already running, pid ${second.pid}`, 'start -d refuses while the master hangs');
+  const kill = await loom(['kill', '-c', sb.config]);
+  t.equal(kill.code, 0, `kill finds the hung master (stderr: ${kill.stderr})`);
+  t.same([second.pid, ...second.workers].filter(running), [], 'kill: master and worker gone');
+  t.notOk(existsSync(sb.pidFile), 'pidfile removed');
 });
 
 t.test('stale pidfiles: a dead pid, a lookalike, a pid reused after a crash', async (t) => {
