@@ -8,7 +8,25 @@ import { connections, reload, status } from './status.js';
 import { kill, stop } from './stop.js';
 import { runningPid } from '../master/pidfile.js';
 
+/**
+ * A reader that leaves early (`loom restart -d | head -1`) closes the pipe under us. Nothing
+ * can be told to it any more, so the write error is dropped and the command ends with its
+ * own status; unhandled, it would end in a stack trace.
+ */
+function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', () => undefined);
+}
+
+/** One line, code first: `loom: LOOM_ERR_NOT_RUNNING loom is not running (…)`. */
+function printError(err: LoomError): void {
+  // A worker's fatal message reaches us as text that leads with its own, more precise code.
+  const text = /^LOOM_ERR_[A-Z_]+ /.test(err.message) ? err.message : `${err.code} ${err.message}`;
+  process.stderr.write(`loom: ${text}\n`);
+}
+
 export async function runCli(argv: string[]): Promise<void> {
+  tolerateClosedOutput(process.stdout);
+  tolerateClosedOutput(process.stderr);
   try {
     const args = parseArgs(argv);
     switch (args.command) {
@@ -40,7 +58,7 @@ export async function runCli(argv: string[]): Promise<void> {
       case 'kill':
         return await kill(config);
       case 'restart':
-        if (runningPid(config.pidFile) !== null) await stop(config);
+        if ((await runningPid(config.pidFile)) !== null) await stop(config);
         return await (args.daemon ? startDaemon(config) : startForeground(config));
       case 'reload':
         return await reload(config);
@@ -54,11 +72,11 @@ export async function runCli(argv: string[]): Promise<void> {
       process.stderr.write(err.message + '\n');
       process.exitCode = EXIT_CONFIG;
     } else if (err instanceof LoomError) {
-      process.stderr.write(`${err.message.startsWith('loom ') ? '' : 'loom: '}${err.message}\n`);
-      process.exitCode = err.code === 'LOOM_ERR_USAGE' ? EXIT_CONFIG : EXIT_FAILURE;
+      printError(err);
+      process.exitCode = err.code === 'LOOM_ERR_USAGE' || err.code === 'LOOM_ERR_CONFIG' ? EXIT_CONFIG : EXIT_FAILURE;
       if (err.code === 'LOOM_ERR_USAGE') process.stderr.write(USAGE + '\n');
     } else {
-      process.stderr.write(`loom: ${(err as Error)?.message ?? String(err)}\n`);
+      printError(new LoomError('LOOM_ERR_INTERNAL', (err as Error)?.message ?? String(err)));
       process.exitCode = EXIT_FAILURE;
     }
   }

@@ -1,18 +1,20 @@
 // `loom start` in the foreground (this process becomes the master) or with -d (a detached
 // master is spawned and this process returns once every listener is bound, or fails).
-import { openSync, closeSync } from 'node:fs';
-import { mkdirp } from '../util/mkdirp.js';
-import { dirname } from 'node:path';
-import type { LoomConfig } from '../config/types.js';
-import { LoomError } from '../core/errors.js';
+import { closeSync } from 'node:fs';
+import type { ConfigProblem, LoomConfig } from '../config/types.js';
+import { isLoomErrorCode, LoomError, type LoomErrorCode } from '../core/errors.js';
+import { openFailure, openLogFile } from '../log/logger.js';
 import { Master } from '../master/master.js';
 import { runningPid } from '../master/pidfile.js';
 import { spawnSelf } from '../master/spawn.js';
-import { configFor } from './config.js';
+import { ConfigError, configFor } from './config.js';
 
 const START_TIMEOUT_MS = 120000;
 
-type DaemonMessage = { t: 'started'; table: string } | { t: 'failed'; message: string };
+/** What the detached master tells `start -d`: the error keeps its code across the process gap. */
+type DaemonMessage =
+  | { t: 'started'; table: string }
+  | { t: 'failed'; code: LoomErrorCode; message: string; problems?: readonly ConfigProblem[] };
 
 export async function startForeground(config: LoomConfig): Promise<void> {
   const master = new Master(config, true);
@@ -20,16 +22,14 @@ export async function startForeground(config: LoomConfig): Promise<void> {
   process.stdout.write(`${config.name} started, master pid ${process.pid}\n${master.listenersTable()}\nPress Ctrl+C to stop.\n`);
 }
 
-export function startDaemon(config: LoomConfig): Promise<void> {
-  const other = runningPid(config.pidFile);
+export async function startDaemon(config: LoomConfig): Promise<void> {
+  const other = await runningPid(config.pidFile);
   if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
   let out: number;
   try {
-    mkdirp(dirname(config.stdoutFile));
-    out = openSync(config.stdoutFile, 'a');
+    out = openLogFile(config.stdoutFile);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write stdout file ${config.stdoutFile} (${code}); set stdout_file in [loom] to a writable path`);
+    throw new LoomError('LOOM_ERR_LOG_FILE', `stdout_file ${config.stdoutFile} ${openFailure(err)}; set stdout_file in [loom] to a writable file`);
   }
   const child = spawnSelf('master', { LOOM_CONFIG: config.file, LOOM_DAEMON: '1' }, out);
   closeSync(out);
@@ -47,8 +47,10 @@ export function startDaemon(config: LoomConfig): Promise<void> {
         child.disconnect();
         child.unref();
         resolve();
+      } else if (msg.problems) {
+        reject(new ConfigError(msg.problems));
       } else {
-        reject(new LoomError('LOOM_ERR_WORKER_START', msg.message));
+        reject(new LoomError(isLoomErrorCode(msg.code) ? msg.code : 'LOOM_ERR_INTERNAL', msg.message));
       }
     });
     child.once('exit', (code, signal) => reject(new LoomError('LOOM_ERR_WORKER_START', `the daemon exited with ${signal ?? code} while starting; see ${config.logFile}`)));
@@ -65,7 +67,9 @@ export async function runDaemonMaster(): Promise<void> {
     send({ t: 'started', table: master.listenersTable() });
     process.disconnect?.();
   } catch (err) {
-    send({ t: 'failed', message: (err as Error).message });
+    if (err instanceof ConfigError) send({ t: 'failed', code: 'LOOM_ERR_CONFIG', message: err.message, problems: err.problems });
+    else if (err instanceof LoomError) send({ t: 'failed', code: err.code, message: err.message });
+    else send({ t: 'failed', code: 'LOOM_ERR_INTERNAL', message: (err as Error)?.message ?? String(err) });
     process.exitCode = 1;
     process.disconnect?.();
   }

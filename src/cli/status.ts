@@ -2,7 +2,7 @@
 import type { LoomConfig } from '../config/types.js';
 import { controlSocketPath } from '../master/pidfile.js';
 import type { ConnectionRow, Status } from '../master/status.js';
-import { askMaster } from './control-client.js';
+import { askMaster } from '../master/control.js';
 import { EXIT_FAILURE } from '../core/errors.js';
 import type { ReloadResult } from '../master/master.js';
 
@@ -26,7 +26,7 @@ export async function reload(config: LoomConfig): Promise<void> {
   const r = (await askMaster(controlSocketPath(config.pidFile), 'reload', 300000)) as ReloadResult;
   for (const line of r.lines) (r.ok ? process.stdout : process.stderr).write(line + '\n');
   if (!r.ok) {
-    process.stderr.write(`loom: reload finished with errors; see ${config.logFile}\n`);
+    process.stderr.write(`loom: LOOM_ERR_RELOAD reload finished with errors; see ${config.logFile}\n`);
     process.exitCode = EXIT_FAILURE;
   } else {
     process.stdout.write(`${config.name} reloaded\n`);

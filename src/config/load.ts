@@ -8,7 +8,7 @@ import { lookupGroup, lookupUser } from './accounts.js';
 import { isDirectory, isFile, NO_SUCH_FILE, notAFile, readSmallFile } from './files.js';
 import { scanIni, type ScannedSection } from './ini-lines.js';
 import { BUILTIN_PROTOCOLS, formatAddress, type ListenSpec } from './listen.js';
-import { controlSocketPath } from './paths.js';
+import { controlSocketPath, identityPath } from './paths.js';
 import type { ConfigProblem } from './problems.js';
 import { readSection, type Settings } from './schema.js';
 import { checkTlsFiles } from './tls.js';
@@ -73,6 +73,7 @@ export function loadConfig(file: string): LoadResult {
   const daemonFiles = [
     { path: pidFile, what: 'pid_file' },
     { path: controlSocketPath(pidFile), what: `the control socket of pid_file ${pidFile}` },
+    { path: identityPath(pidFile), what: `the master's identity record of pid_file ${pidFile}` },
   ];
   for (const [key, path] of [['log_file', logFile], ['stdout_file', stdoutFile]] as const) {
     const hit = daemonFiles.find((d) => d.path === path);

@@ -5,3 +5,8 @@
 export function controlSocketPath(pidFile: string): string {
   return pidFile.replace(/\.pid$/, '') + '.sock';
 }
+
+/** The master's identity record beside the pidfile: /var/run/loom.pid → /var/run/loom.start. */
+export function identityPath(pidFile: string): string {
+  return pidFile.replace(/\.pid$/, '') + '.start';
+}

@@ -8,22 +8,27 @@ export const codes = {
   LOOM_ERR_LOG_FILE: 'cannot write a log file',
   LOOM_ERR_ALREADY_RUNNING: 'loom is already running',
   LOOM_ERR_NOT_RUNNING: 'loom is not running',
+  LOOM_ERR_PERMISSION: 'not allowed to act on the running loom',
   LOOM_ERR_HANDLER_LOAD: 'cannot load a handler',
   LOOM_ERR_HANDLER: 'a handler callback threw',
   LOOM_ERR_BAD_PACKET: 'bad inbound packet',
-  LOOM_ERR_PACKAGE_TOO_BIG: 'inbound packet over max_package_size',
   LOOM_ERR_SEND_BUFFER_FULL: 'send buffer full, data dropped',
-  LOOM_ERR_SEND_CLOSED: 'send on a closed connection',
   LOOM_ERR_PROTOCOL: 'bad protocol module',
   LOOM_ERR_WORKER_START: 'a worker failed to start',
   LOOM_ERR_STOP_TIMEOUT: 'stop timed out',
   LOOM_ERR_CONTROL: 'control socket failure',
+  LOOM_ERR_RELOAD: 'a reload failed',
+  LOOM_ERR_INTERNAL: 'unexpected error (a bug in loom)',
   LOOM_ERR_CONNECT_URL: 'worker.connect(): bad URL or protocol',
   LOOM_ERR_CONNECT_FAILED: 'worker.connect(): the connection could not be made',
   LOOM_ERR_CONNECT_TIMEOUT: 'worker.connect(): no connection within the timeout',
 } as const;
 
 export type LoomErrorCode = keyof typeof codes;
+
+export function isLoomErrorCode(x: unknown): x is LoomErrorCode {
+  return typeof x === 'string' && Object.hasOwn(codes, x);
+}
 
 export class LoomError extends Error {
   readonly code: LoomErrorCode;

@@ -1,8 +1,7 @@
 // Where workers' stdout and stderr end up: the terminal in the foreground, stdout_file in
 // daemon mode. The master copies the workers' pipes here, so SIGUSR2 can reopen the file.
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { mkdirp } from '../util/mkdirp.js';
+import { closeSync, writeSync } from 'node:fs';
+import { openLogFile } from './logger.js';
 
 export class OutputSink {
   private fd: number | null = null;
@@ -14,9 +13,8 @@ export class OutputSink {
 
   reopen(): void {
     if (!this.file) return;
-    mkdirp(dirname(this.file));
     const old = this.fd;
-    this.fd = openSync(this.file, 'a');
+    this.fd = openLogFile(this.file);
     if (old !== null) closeSync(old);
   }
 

@@ -1,7 +1,8 @@
 // The control socket: a unix socket beside the pidfile, mode 0600 so only its owner (the
 // user who started the daemon) can ask for status or give orders. One JSON line in, one out.
+// Both ends live here: the master serves it, the CLI (and a starting master) ask through it.
 import { chmodSync, unlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { LoomError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 
@@ -69,4 +70,31 @@ export class ControlServer {
     this.server = null;
     try { unlinkSync(this.path); } catch { /* gone */ }
   }
+}
+
+/** Sends one request to the master's control socket and returns its answer. */
+export function askMaster(path: string, cmd: string, timeoutMs = 5000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let buf = '';
+    const fail = (err: LoomError) => { socket.destroy(); reject(err); };
+    socket.setTimeout(timeoutMs, () => fail(new LoomError('LOOM_ERR_CONTROL', `no answer from the control socket ${path} within ${timeoutMs} ms`)));
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify({ cmd }) + '\n'));
+    socket.on('data', (c: string) => { buf += c; });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EACCES') fail(new LoomError('LOOM_ERR_PERMISSION', `control socket ${path}: permission denied (only the user who started loom may use it)`));
+      else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') fail(new LoomError('LOOM_ERR_NOT_RUNNING', `loom is not running (no master answers on ${path})`));
+      else fail(new LoomError('LOOM_ERR_CONTROL', `control socket ${path}: ${err.message}`));
+    });
+    socket.on('end', () => {
+      try {
+        const reply = JSON.parse(buf) as ControlReply;
+        if (reply.ok) resolve(reply.data);
+        else reject(new LoomError('LOOM_ERR_CONTROL', reply.error));
+      } catch {
+        reject(new LoomError('LOOM_ERR_CONTROL', `bad answer from the control socket ${path}`));
+      }
+    });
+  });
 }

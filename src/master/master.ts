@@ -1,17 +1,16 @@
 // The master: binds every listener, starts and supervises the worker groups, answers the
 // control socket, and turns signals into stop, reload and log reopening.
-import { chownSync } from 'node:fs';
 import { formatAddress, type ListenSpec } from '../config/listen.js';
 import { loadConfig } from '../config/load.js';
 import { findProtocolFile } from '../core/protocol-loader.js';
 import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
 import { LoomError, errorMessage } from '../core/errors.js';
-import { Logger } from '../log/logger.js';
+import { Logger, openFailure } from '../log/logger.js';
 import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
 import { WorkerGroup } from './group.js';
 import { bindListener, type BoundHandle } from './listeners.js';
-import { controlSocketPath, removePid, runningPid, writePid } from './pidfile.js';
+import { controlSocketPath, removePid, runningPid, selfIdentity, writePid } from './pidfile.js';
 import { buildStatus, buildConnections } from './status.js';
 import { watchHandlers, type HandlerWatcher } from './watcher.js';
 
@@ -44,21 +43,19 @@ export class Master {
     try {
       this.log = new Logger(config.logFile, `master[${process.pid}]`, foreground);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write log file ${config.logFile} (${code}); set log_file in [loom] to a writable path`);
+      throw new LoomError('LOOM_ERR_LOG_FILE', `log_file ${config.logFile} ${openFailure(err)}; set log_file in [loom] to a writable file`);
     }
     try {
       this.output = new OutputSink(foreground ? null : config.stdoutFile);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new LoomError('LOOM_ERR_LOG_FILE', `cannot write stdout file ${config.stdoutFile} (${code}); set stdout_file in [loom] to a writable path`);
+      throw new LoomError('LOOM_ERR_LOG_FILE', `stdout_file ${config.stdoutFile} ${openFailure(err)}; set stdout_file in [loom] to a writable file`);
     }
   }
 
   /** Binds, writes the pidfile, starts every worker; rejects (having cleaned up) on any failure. */
   async start(): Promise<void> {
     const { config } = this;
-    const other = runningPid(config.pidFile);
+    const other = await runningPid(config.pidFile);
     if (other !== null) throw new LoomError('LOOM_ERR_ALREADY_RUNNING', `loom is already running, pid ${other} (pid file ${config.pidFile})`);
     process.title = `${config.name}: master process (${config.file})`;
     this.prepareUser();
@@ -240,23 +237,34 @@ export class Master {
   /** Workers drop to `user`; only root can do that, and they must be able to reopen the log. */
   private prepareUser(): void {
     const { user } = this.config;
+    // (A user other than our own needs root: the config loader reports that at the user line.)
     if (!user || user.uid === process.getuid?.()) return;
-    if (process.getuid?.() !== 0) {
-      throw new LoomError('LOOM_ERR_CONFIG', `user = ${user.name} needs loom to be started as root (it runs as uid ${process.getuid?.()}); remove user from [loom] or start as root`);
-    }
     // As nginx does: the log belongs to the worker user, so a worker can reopen it (SIGUSR2).
-    try { chownSync(this.config.logFile, user.uid, user.gid); } catch { /* best effort */ }
+    try {
+      this.log.chown(user.uid, user.gid);
+    } catch (err) {
+      this.log.warn(`LOOM_ERR_LOG_FILE log_file ${this.config.logFile} ${(err as Error).message}; workers cannot reopen it`);
+    }
   }
 
   private reopenLogs(): void {
-    try {
+    const { user, logFile, stdoutFile } = this.config;
+    // A file that cannot be reopened (or handed over) leaves the old descriptor in use.
+    const reopen = (key: string, file: string, fn: () => void): boolean => {
+      try {
+        fn();
+        return true;
+      } catch (err) {
+        const why = (err as NodeJS.ErrnoException).code ? `${openFailure(err)}; still writing to the file open before` : (err as Error).message;
+        this.log.error(`LOOM_ERR_LOG_FILE ${key} ${file} ${why}`);
+        return false;
+      }
+    };
+    const logOk = reopen('log_file', logFile, () => {
       this.log.reopen();
-      if (this.config.user) chownSync(this.config.logFile, this.config.user.uid, this.config.user.gid);
-      this.output.reopen();
-      this.log.info('log files reopened');
-    } catch (err) {
-      this.log.error(`cannot reopen log files: ${(err as Error).message}`);
-    }
+      if (user) this.log.chown(user.uid, user.gid);
+    });
+    if (reopen('stdout_file', stdoutFile, () => this.output.reopen()) && logOk) this.log.info('log files reopened');
     for (const g of this.groups) g.broadcast({ t: 'reopen-logs' });
   }
 
@@ -271,6 +279,7 @@ export class Master {
 
   private async answer(req: { cmd: string }): Promise<unknown> {
     switch (req.cmd) {
+      case 'identify': return selfIdentity();
       case 'status': return buildStatus(this);
       case 'connections': return buildConnections(this);
       case 'stop': setImmediate(() => void this.stop('stop command')); return { ok: true };

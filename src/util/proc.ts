@@ -1,4 +1,4 @@
-// Readers of Linux's /proc: process state, parent and start time, and a process's children.
+// Readers of Linux's /proc: process state, parent, start time and owner, and a process's children.
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcStat {
@@ -21,6 +21,18 @@ export function procStat(pid: number): ProcStat | null {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
   return { state: f[0], ppid: Number(f[1]), startTime: Number(f[19]) };
+}
+
+/** The effective uid of pid, or null when there is no such process. */
+export function procUid(pid: number): number | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
+    // Uid: real effective saved filesystem
+    const uid = Number(line?.split(/\s+/)[2]);
+    return Number.isInteger(uid) ? uid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** True when pid runs; a zombie (exited, not yet reaped by its parent) counts as gone. */

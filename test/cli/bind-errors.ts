@@ -21,14 +21,17 @@ async function startFails(t: { teardown(fn: () => unknown): void }, sb: Sandbox)
   return loom(['start', '-d', '-c', sb.config], { timeoutMs: 20000 });
 }
 
-/** The common expectations of a failed start: exit code, a single line, nothing left behind. */
-async function failedCleanly(t: tap.Test, run: Run, sb: Sandbox, pidFile = sb.pidFile): Promise<string> {
-  t.not(run.code, 0, 'start -d exits non-zero');
-  t.not(run.code, null, 'start -d exits by itself');
+/**
+ * The common expectations of a failed start: exit code, a single line carrying the error's
+ * code (the detached master's, passed on by start -d), nothing left behind.
+ */
+async function failedCleanly(t: tap.Test, run: Run, sb: Sandbox, code: string, pidFile = sb.pidFile): Promise<string> {
+  t.equal(run.code, 1, 'start -d exits 1');
   const lines = run.stderr.trim().split('\n');
   t.equal(lines.length, 1, `one line, not a stack trace: ${JSON.stringify(run.stderr)}`);
+  t.match(lines[0], new RegExp(`^loom: ${code} `), `the line carries ${code}`);
   t.notOk(existsSync(pidFile), 'no pidfile left behind');
-  await waitFor(() => daemonPids(sb.config).length === 0, 'the failed daemon to be gone', 5000);
+  await waitFor(() => daemonPids(sb.config).length === 0, 'the failed daemon to be gone', 20000);
   t.pass('no daemon process left behind');
   return lines[0];
 }
@@ -41,7 +44,7 @@ t.test('port already taken by another process: EADDRINUSE named with the address
 
   const sb = echoSandbox(`text://127.0.0.1:${port}`);
   const run = await startFails(t, sb);
-  const line = await failedCleanly(t, run, sb);
+  const line = await failedCleanly(t, run, sb, 'LOOM_ERR_BIND');
   t.match(line, `127.0.0.1:${port}`, 'names the address');
   t.match(line, 'EADDRINUSE', 'names the error');
   t.equal(run.stdout, '', 'no listeners table: nothing started');
@@ -50,7 +53,7 @@ t.test('port already taken by another process: EADDRINUSE named with the address
   const fg = await loom(['start', '-c', sb.config], { timeoutMs: 10000 });
   t.not(fg.code, 0, 'foreground start exits non-zero');
   t.not(fg.code, null, 'foreground start exits by itself');
-  t.match(fg.stderr, new RegExp(`^loom: .*127\\.0\\.0\\.1:${port}.*EADDRINUSE.*$`, 'm'), 'one line names the address and EADDRINUSE');
+  t.match(fg.stderr, new RegExp(`^loom: LOOM_ERR_BIND .*127\\.0\\.0\\.1:${port}.*EADDRINUSE.*$`, 'm'), 'one line names the address and EADDRINUSE');
   t.notMatch(fg.stderr, /^\s+at /m, 'no stack trace');
   t.notOk(existsSync(sb.pidFile), 'no pidfile left behind');
 });
@@ -63,7 +66,7 @@ t.test('address not on this machine: EADDRNOTAVAIL named with the address', { sk
   // Binding sends no traffic: the address only has to be absent from this machine.
   const sb = echoSandbox(`text://${host}:${await freePort()}`);
   const run = await startFails(t, sb);
-  const line = await failedCleanly(t, run, sb);
+  const line = await failedCleanly(t, run, sb, 'LOOM_ERR_BIND');
   t.match(line, host, 'names the address');
   t.match(line, 'EADDRNOTAVAIL', 'names the error');
 });
@@ -79,7 +82,7 @@ t.test('a second listener failing after a first one bound: nothing left behind',
     files: { 'echo.js': `module.exports = { onMessage(c, d) { c.send(d); } };` },
   });
   const run = await startFails(t, sb);
-  const line = await failedCleanly(t, run, sb);
+  const line = await failedCleanly(t, run, sb, 'LOOM_ERR_BIND');
   t.match(line, `127.0.0.1:${taken}`, 'names the taken address');
   // The first listener was released: binding it again works.
   const probe = createServer();
@@ -101,8 +104,19 @@ for (const [key, value] of [['pid_file', '/proc/loom.pid'], ['log_file', '/proc/
     const sb = echoSandbox(`text://127.0.0.1:${await freePort()}`);
     setGlobal(sb, key, value);
     const run = await startFails(t, sb);
-    const line = await failedCleanly(t, run, sb, key === 'pid_file' ? value : sb.pidFile);
+    const line = await failedCleanly(t, run, sb, key === 'pid_file' ? 'LOOM_ERR_PIDFILE' : 'LOOM_ERR_LOG_FILE', key === 'pid_file' ? value : sb.pidFile);
     t.match(line, value, 'names the file');
     t.match(line, key, `names the key ${key} to set`);
   });
 }
+
+t.test('a handler that cannot load: one line with its code', async (t) => {
+  const sb = sandbox({
+    groups: `[bad]\ncount = 1\nhandler = bad.js\n`,
+    files: { 'bad.js': 'module.exports = { onWorkerStart( };\n' },
+  });
+  const run = await startFails(t, sb);
+  const line = await failedCleanly(t, run, sb, 'LOOM_ERR_HANDLER_LOAD');
+  t.match(line, /bad\.js:1: SyntaxError/, 'names the file and line');
+  t.notMatch(line, /LOOM_ERR_.*LOOM_ERR_/, 'one code, not two');
+});

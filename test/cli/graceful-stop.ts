@@ -43,14 +43,14 @@ t.test('stop lets a slow in-flight reply reach the client, then closes the conne
       c.socket.on('close', () => events.push('close'));
       const job = `job:${delay}`;
       c.write(job + '\n');
-      t.equal((await c.messages.next()).toString(), `ack:${job}`, 'the handler has the message');
+      t.equal((await c.messages.next(10000)).toString(), `ack:${job}`, 'the handler has the message');
       const stopped = loom(['stop', '-c', sb.config]);
 
       const late = (await c.messages.next(delay + 8000)).toString();
       const lateAt = Date.now();
       events.push('late');
       t.equal(late, `late:${job}`, 'the pending reply reached the client');
-      await within(c.closed, 8000, 'the server to close the connection');
+      await within(c.closed, 15000, 'the server to close the connection');
       t.same(events, ['late', 'close'], 'the reply came first, then the server closed the connection');
 
       const stop = await stopped;
@@ -94,7 +94,7 @@ t.test('foreground start stops gracefully on SIGINT (Ctrl+C)', async (t) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 
-  await waitFor(() => /Ctrl\+C/.test(stdout) || child.exitCode !== null, 'the foreground start to report its listeners', 15000);
+  await waitFor(() => /Ctrl\+C/.test(stdout) || child.exitCode !== null, 'the foreground start to report its listeners', 30000);
   t.equal(child.exitCode, null, `start is running (stderr: ${stderr})`);
   t.match(stdout, `127.0.0.1:${port}`, 'listeners table printed');
   t.equal(masterPid(sb), child.pid, 'pidfile holds the foreground master');
@@ -103,13 +103,12 @@ t.test('foreground start stops gracefully on SIGINT (Ctrl+C)', async (t) => {
 
   const c = await textClient(port);
   c.write('hi\n');
-  t.equal((await c.messages.next()).toString(), 'echo:hi');
+  t.equal((await c.messages.next(10000)).toString(), 'echo:hi');
 
   child.kill('SIGINT');
-  const result = await within(exited, 10000, 'the master to exit after SIGINT');
+  const result = await within(exited, 20000, 'the master to exit after SIGINT');
   t.same(result, { code: 0, signal: null }, 'the master exits 0');
-  await within(c.closed, 2000, 'the client connection to close');
-  t.pass('the client connection was closed');
+  await within(c.closed, 10000, 'the client connection to close');
   t.same(workers.filter(running), [], 'workers gone');
   t.notOk(existsSync(sb.pidFile), 'pidfile removed');
   t.ok(await portReleased(port), `port no longer accepts ${whoListens(port)}`);

@@ -1,19 +1,22 @@
-// Pidfile semantics: refusal while running, stale pidfiles (dead pid, live foreign pid) replaced
-// and never trusted: a foreign process named by a stale pidfile is never signalled.
+// Pidfile semantics: the running master is found however its process title reads and even
+// when it cannot answer; a pidfile naming anything else (a dead pid, a live foreign process, a
+// pid reused after a crash) is stale: replaced by start, its process never signalled.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { writeFileSync, readFileSync } from 'node:fs';
-import { freePort, loom, masterPid, sandbox, startDaemon, waitFor, type Sandbox } from '../helpers/loom';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { freePort, loom, masterPid, sandbox, startDaemon, waitFor, type Run, type Sandbox } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
-import { childPids, daemonPids, killAll, running } from '../helpers/procs';
+import { childPids, copyLoom, daemonPids, killAll, running, waitGone } from '../helpers/procs';
 
 async function echoSandbox(name = 'loomtest'): Promise<{ sb: Sandbox; port: number }> {
   const port = await freePort();
   const sb = sandbox({
     groups: `[echo]\nlisten = text://127.0.0.1:${port}\ncount = 1\nhandler = echo.js\n`,
+    global: 'watch = false',
     files: { 'echo.js': `module.exports = { onMessage(c, d) { c.send('echo:' + d); } };` },
   });
   if (name !== 'loomtest') writeFileSync(sb.config, readFileSync(sb.config, 'utf8').replace('name = loomtest', `name = ${name}`));
+  t.teardown(() => killAll(daemonPids(sb.config)));
   return { sb, port };
 }
 
@@ -21,93 +24,131 @@ async function echoes(port: number): Promise<boolean> {
   const c = await textClient(port);
   try {
     c.write('ping\n');
-    return (await c.messages.next(5000)).toString() === 'echo:ping';
+    return (await c.messages.next(10000)).toString() === 'echo:ping';
   } finally {
     c.socket.destroy();
   }
 }
 
-function reap(t: { teardown(fn: () => unknown): void }, sb: Sandbox): void {
-  t.teardown(() => killAll(daemonPids(sb.config)));
-}
+const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
 
-/** A process that is certainly not Loom, killed in teardown. */
-function foreignProcess(t: { teardown(fn: () => unknown): void }): number {
-  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-  t.teardown(() => { child.kill('SIGKILL'); });
-  if (!child.pid) throw new Error('cannot spawn sleep');
-  return child.pid;
-}
-
-for (const name of ['loomtest', 'webapp']) {
-  // A name without "loom" in it: the running master must still be recognised by its title.
-  t.test(`start is refused while running (name = ${name})`, async (t) => {
-    const { sb, port } = await echoSandbox(name);
-    reap(t, sb);
-    await startDaemon(t, sb);
-    const pid = masterPid(sb);
-
-    for (const args of [['start', '-d'], ['start']]) {
-      const run = await loom([...args, '-c', sb.config], { timeoutMs: 15000 });
-      t.not(run.code, 0, `${args.join(' ')} exits non-zero`);
-      t.not(run.code, null, `${args.join(' ')} exits by itself`);
-      t.match(run.stderr, `loom is already running, pid ${pid}`, `${args.join(' ')}: says who runs`);
-      t.equal(run.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line: ${JSON.stringify(run.stderr)}`);
-    }
-    t.equal(masterPid(sb), pid, 'pidfile untouched');
-    t.ok(running(pid), 'the running master is untouched');
-    t.ok(await echoes(port), 'and still serves');
-    t.same(daemonPids(sb.config).sort(), [pid, ...childPids(pid)].sort(), 'no second daemon was left behind');
-
-    const stop = await loom(['stop', '-c', sb.config]);
-    t.equal(stop.code, 0, `stop finds the running master (stderr: ${stop.stderr})`);
-    t.notOk(running(pid));
+/** Runs a copy of the CLI (see copyLoom) to completion. */
+function runBundle(file: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
-t.test('stale pidfile holding a dead pid is replaced', async (t) => {
+/** A process that is not Loom but whose title reads like a daemon's worker, as nginx's do. */
+async function nginxLookalike(t: tap.Test): Promise<number> {
+  const child = spawn('bash', ['-c', 'exec -a "nginx: worker process" sleep 60'], { stdio: 'ignore' });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const pid = child.pid!;
+  await waitFor(() => running(pid) && cmdline(pid).startsWith('nginx: worker process'), 'the lookalike to exec');
+  return pid;
+}
+
+/** stop and kill refuse a pidfile that names no master of ours, and signal no one. */
+async function refuseStale(t: tap.Test, sb: Sandbox, pid: number, why: string): Promise<void> {
+  const runs = await Promise.all(['stop', 'kill'].map((cmd) => loom([cmd, '-c', sb.config])));
+  for (const [i, cmd] of ['stop', 'kill'].entries()) {
+    const run = runs[i];
+    t.equal(run.code, 1, `${cmd} exits 1`);
+    t.equal(run.stderr, `loom: LOOM_ERR_NOT_RUNNING loom is not running (stale pid file ${sb.pidFile}: pid ${pid} ${why})\n`, `${cmd}: one line, stale pidfile`);
+    if (why !== 'is gone') t.ok(running(pid), `${cmd} left pid ${pid} alone`);
+  }
+}
+
+t.test('the running master is found however its title reads, and when it cannot answer', async (t) => {
+  // Linux gives process.title only the bytes of the original command line: a short one
+  // (`node /tmp/lXXXXXX/l.cjs start`) and a long name cut the title before "master process".
+  const short = copyLoom(t, 'l.cjs');
+  const { sb, port } = await echoSandbox('payments-gateway-production-eu');
+  const start = async () => {
+    const run = await runBundle(short, ['start', '-d', '-c', sb.config]);
+    t.equal(run.code, 0, `start -d (stderr: ${run.stderr})`);
+    const pid = masterPid(sb);
+    t.notMatch(cmdline(pid), /master process/, `the title is truncated: "${cmdline(pid)}"`);
+    return { pid, workers: childPids(pid) };
+  };
+
+  const first = await start();
+  for (const args of [['start', '-d'], ['start']]) {
+    const run = await loom([...args, '-c', sb.config], { timeoutMs: 15000 });
+    t.equal(run.code, 1, `${args.join(' ')} exits 1`);
+    t.equal(run.stderr, `loom: LOOM_ERR_ALREADY_RUNNING loom is already running, pid ${first.pid} (pid file ${sb.pidFile})\n`, `${args.join(' ')}: one line, says who runs`);
+  }
+  t.equal(masterPid(sb), first.pid, 'pidfile untouched');
+  t.ok(await echoes(port), 'the running master still serves');
+  t.same(daemonPids(sb.config).sort(), [first.pid, ...first.workers].sort(), 'no second daemon was left behind');
+  const stop = await loom(['stop', '-c', sb.config]);
+  t.equal(stop.code, 0, `stop finds it (stderr: ${stop.stderr})`);
+  t.same([first.pid, ...first.workers].filter(running), [], 'stop: master and worker gone');
+
+  // Stopped, the master answers nothing on its control socket: the start time recorded
+  // beside the pidfile still proves it is ours.
+  const second = await start();
+  process.kill(second.pid, 'SIGSTOP');
+  const again = await loom(['start', '-d', '-c', sb.config]);
+  t.match(again.stderr, `loom is already running, pid ${second.pid}`, 'start -d refuses while the master hangs');
+  const kill = await loom(['kill', '-c', sb.config]);
+  t.equal(kill.code, 0, `kill finds the hung master (stderr: ${kill.stderr})`);
+  t.same([second.pid, ...second.workers].filter(running), [], 'kill: master and worker gone');
+  t.notOk(existsSync(sb.pidFile), 'pidfile removed');
+});
+
+t.test('stale pidfiles: a dead pid, a lookalike, a pid reused after a crash', async (t) => {
   const { sb, port } = await echoSandbox();
-  reap(t, sb);
   const dead = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
   const deadPid = dead.pid!;
   await new Promise((r) => dead.once('exit', r));
   await waitFor(() => !running(deadPid), 'the short-lived process to be reaped');
   writeFileSync(sb.pidFile, `${deadPid}\n`);
+  await t.test('dead pid', (t) => refuseStale(t, sb, deadPid, 'is gone'));
 
-  const stop = await loom(['stop', '-c', sb.config]);
-  t.not(stop.code, 0, 'stop with a stale pidfile: not running');
-  t.match(stop.stderr, /not running/);
+  const nginx = await nginxLookalike(t);
+  writeFileSync(sb.pidFile, `${nginx}\n`);
+  await t.test('a live process that is not loom', (t) => refuseStale(t, sb, nginx, 'is not this loom\'s master'));
+
+  await startDaemon(t, sb);
+  const crashed = masterPid(sb);
+  t.not(crashed, nginx, 'start -d replaced the stale pidfile');
+  t.ok(await echoes(port), 'the new daemon serves');
+  t.ok(running(nginx), 'start left the lookalike alone');
+
+  // The master dies without cleaning up: pidfile, start time record and socket stay behind,
+  // and (simulated) its pid now names the lookalike.
+  const workers = childPids(crashed);
+  killAll([crashed, ...workers]);
+  await waitGone([crashed, ...workers], 'the crashed daemon to be gone');
+  const sidecar = sb.pidFile.replace(/\.pid$/, '.start');
+  const recorded = JSON.parse(readFileSync(sidecar, 'utf8')) as { pid: number };
+  t.equal(recorded.pid, crashed, 'the master recorded its start time beside the pidfile');
+  writeFileSync(sidecar, JSON.stringify({ ...recorded, pid: nginx }));
+  writeFileSync(sb.pidFile, `${nginx}\n`);
+  await t.test('a pid reused after a crash', (t) => refuseStale(t, sb, nginx, 'is not this loom\'s master'));
+
+  // Whoever may write the pid directory can copy the lookalike's true start time; a record
+  // that is not its process's user's own proves nothing.
+  if (process.getuid?.() === 0) {
+    const stat = readFileSync(`/proc/${nginx}/stat`, 'utf8');
+    const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    writeFileSync(sidecar, JSON.stringify({ pid: nginx, startTime, bootId }));
+    chownSync(sidecar, 65534, 65534);
+    await t.test('a record planted by another user', (t) => refuseStale(t, sb, nginx, 'is not this loom\'s master'));
+  }
 
   await startDaemon(t, sb);
   const pid = masterPid(sb);
-  t.not(pid, deadPid, 'pidfile rewritten with the new master pid');
-  t.ok(running(pid));
-  t.ok(await echoes(port), 'the new daemon serves');
-});
-
-t.test('stale pidfile holding a live foreign pid is replaced; that process is never signalled', async (t) => {
-  const { sb, port } = await echoSandbox();
-  reap(t, sb);
-  const foreign = foreignProcess(t);
-  writeFileSync(sb.pidFile, `${foreign}\n`);
-
-  for (const cmd of ['stop', 'kill']) {
-    const run = await loom([cmd, '-c', sb.config]);
-    t.not(run.code, 0, `${cmd}: the foreign pid is not a running loom`);
-    t.match(run.stderr, /not running/);
-    t.ok(running(foreign), `${cmd} left the foreign process alone`);
-  }
-
-  const run = await loom(['start', '-d', '-c', sb.config]);
-  t.teardown(() => loom(['kill', '-c', sb.config]));
-  t.equal(run.code, 0, `start -d replaces the stale pidfile (stderr: ${run.stderr})`);
-  const pid = masterPid(sb);
-  t.not(pid, foreign, 'pidfile now holds the new master');
-  t.ok(await echoes(port), 'the new daemon serves');
-  t.ok(running(foreign), 'start left the foreign process alone');
-
+  t.ok(await echoes(port), 'a new daemon starts over the leftovers and serves');
   const stop = await loom(['stop', '-c', sb.config]);
-  t.equal(stop.code, 0, 'stop stops the new daemon');
+  t.equal(stop.code, 0, 'stop stops it');
   t.notOk(running(pid));
-  t.ok(running(foreign), 'stop left the foreign process alone');
+  t.ok(running(nginx), 'nothing signalled the lookalike');
 });

@@ -1,10 +1,11 @@
 // Process inspection for the CLI tests, from /proc (Linux): which processes belong to a
 // sandbox's daemon, and whether a pid still runs (a zombie, dead but not yet reaped by its
 // parent, counts as gone).
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { waitFor } from './loom';
+import { join } from 'node:path';
+import { LOOM, waitFor, type Run } from './loom';
 
 function statFields(pid: number): string[] | null {
   try {
@@ -78,7 +79,7 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
  * True once the port refuses a connection within the deadline. Other test files probe free
  * ports in parallel; one may hold a just-released port number for an instant.
  */
-export async function portReleased(port: number, timeoutMs = 3000): Promise<boolean> {
+export async function portReleased(port: number, timeoutMs = 10000): Promise<boolean> {
   try {
     await waitFor(async () => !(await canConnect(port)), `port ${port} to refuse connections`, timeoutMs);
     return true;
@@ -105,4 +106,36 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export function whoListens(port: number): string {
   const r = spawnSync('ss', ['-Htlnp', `sport = :${port}`], { encoding: 'utf8' });
   return (r.stdout ?? '').trim();
+}
+
+/**
+ * dist/loom.cjs (one self-contained file) copied to a fresh directory under /tmp that every
+ * user can read, under the given file name: the checkout may be private (a mktemp -d clone,
+ * /root), and a short path gives the processes a short command line. Removed in teardown.
+ */
+export function copyLoom(t: { teardown(fn: () => unknown): void }, name = 'loom.cjs'): string {
+  const dir = mkdtempSync('/tmp/l');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  const file = join(dir, name);
+  copyFileSync(LOOM, file);
+  chmodSync(file, 0o644);
+  return file;
+}
+
+/**
+ * Runs the CLI at `loom` (see copyLoom) as uid:gid, from /. tap's NODE_OPTIONS loaders live in
+ * the checkout, which that user may not be able to read (nor write their reports into), and
+ * tap adds them back to the environment of any process spawned from a test: `env -u` drops
+ * them at the last moment.
+ */
+export function runAs(uid: number, gid: number, loom: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, loom, ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -1,9 +1,12 @@
 // SIGUSR2 reopens log_file (master and workers) and stdout_file (workers' output), so
-// logrotate can move the files away.
+// logrotate can move the files away. The root master never writes or hands over a file
+// through a symbolic link planted at those paths.
 import t from 'tap';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { freePort, masterPid, sandbox, startDaemon, waitFor } from '../helpers/loom';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, loom, masterPid, sandbox, startDaemon, waitFor } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
+import { daemonPids, killAll } from '../helpers/procs';
 
 const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
 
@@ -48,4 +51,46 @@ t.test('SIGUSR2 reopens the log and stdout files', async (t) => {
   t.notOk(read(sb.logFile + '.1').includes('boom-after'), 'nothing more in the rotated log_file');
   for (const k of held) k.socket.destroy();
   c.socket.destroy();
+});
+
+t.test('a symlinked log_file is refused and the file behind it keeps its owner', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[echo]\nlisten = text://127.0.0.1:${port}\ncount = 1\nhandler = echo.js\n`,
+    global: 'watch = false\nuser = nobody',
+    files: { 'echo.js': `module.exports = { onMessage(c, d) { c.send(d); } };` },
+  });
+  // A start that should fail but did not leaves nothing behind either.
+  t.teardown(() => killAll(daemonPids(sb.config)));
+  // nobody must be able to load the handler from the (mkdtemp-private) sandbox.
+  chmodSync(sb.dir, 0o755);
+  chmodSync(sb.handlers, 0o755);
+  chmodSync(join(sb.handlers, 'echo.js'), 0o644);
+  // Anyone who can write the log directory could plant this link to a file of root's.
+  const target = join(sb.dir, 'roots-file');
+  writeFileSync(target, 'root only\n', { mode: 0o600 });
+  const untouched = (what: string) => {
+    t.equal(statSync(target).uid, 0, `${what}: the linked file still belongs to root`);
+    t.equal(readFileSync(target, 'utf8'), 'root only\n', `${what}: and holds what it held`);
+  };
+
+  for (const [key, file] of [['log_file', sb.logFile], ['stdout_file', sb.stdoutFile]]) {
+    rmSync(file, { force: true });
+    symlinkSync(target, file);
+    const run = await loom(['start', '-d', '-c', sb.config]);
+    t.equal(run.code, 1, `start -d with ${key} a symlink exits 1`);
+    t.equal(run.stderr, `loom: LOOM_ERR_LOG_FILE ${key} ${file} is a symbolic link, which loom does not follow; set ${key} in [loom] to a writable file\n`, `one line naming ${key}`);
+    untouched(`start with ${key} a symlink`);
+    rmSync(file);
+  }
+
+  await startDaemon(t, sb);
+  t.equal(statSync(sb.logFile).uid, 65534, 'the real log file is handed to the workers\' user');
+  // Rotated away, and the link planted before SIGUSR2 reopens the file.
+  renameSync(sb.logFile, sb.logFile + '.1');
+  symlinkSync(target, sb.logFile);
+  process.kill(masterPid(sb), 'SIGUSR2');
+  const line = `LOOM_ERR_LOG_FILE log_file ${sb.logFile} is a symbolic link, which loom does not follow`;
+  await waitFor(() => read(sb.logFile + '.1').includes(line), 'the master to refuse the link, in the log it keeps');
+  untouched('SIGUSR2 with log_file a symlink');
 });

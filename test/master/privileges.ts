@@ -1,26 +1,17 @@
 // user/group: workers run as that user and still serve the socket the master (root) bound;
-// the control socket (mode 0600) refuses any other user.
+// the control socket (mode 0600) refuses any other user, and so do stop and kill.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, LOOM, loom, sandbox, startDaemon, statusJson } from '../helpers/loom';
+import { freePort, loom, sandbox, startDaemon, statusJson } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
+import { copyLoom, running, runAs } from '../helpers/procs';
 
 const isRoot = process.getuid?.() === 0;
 
 function uidOf(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
   return Number(line?.split(/\s+/)[1]);
-}
-
-function runAs(uid: number, args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { uid, gid: uid, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/' });
-    let stderr = '';
-    child.stderr.on('data', (c) => { stderr += c; });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
 }
 
 t.test('workers drop to user = nobody; the control socket refuses nobody', { skip: !isRoot && 'needs root' }, async (t) => {
@@ -46,10 +37,15 @@ t.test('workers drop to user = nobody; the control socket refuses nobody', { ski
   t.equal((await c.messages.next()).toString(), '65534:hi', 'a worker running as nobody serves the port bound by root');
   c.socket.destroy();
 
-  // The CLI itself, run as nobody: one clear line, non-zero exit.
-  const asNobody = await runAs(65534, [LOOM, 'status', '-c', sb.config]);
-  t.not(asNobody.code, 0);
-  t.match(asNobody.stderr, /permission denied/);
+  // The CLI itself, run as nobody: one clear line, exit 1, and nothing done.
+  const cli = copyLoom(t);
+  for (const cmd of ['status', 'stop', 'kill']) {
+    const r = await runAs(65534, 65534, cli, [cmd, '-c', sb.config]);
+    t.equal(r.code, 1, `${cmd} as nobody exits 1`);
+    t.match(r.stderr, /^loom: LOOM_ERR_PERMISSION .*permission denied.*\n$/, `${cmd} as nobody: one line, permission denied`);
+  }
+  t.ok(running(s.masterPid), 'the master still runs');
+  t.same(s.processes.map((p) => p.pid).filter((p) => !running(p)), [], 'every worker still runs');
   const own = await loom(['status', '-c', sb.config]);
   t.equal(own.code, 0, 'root, the owner, is answered');
 });
