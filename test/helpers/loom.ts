@@ -2,7 +2,7 @@
 // (dist/loom.cjs, built by `npm test`), free ports, and waiting on conditions with deadlines.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { daemonPids, killAll } from './procs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -116,10 +116,35 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Status as JSON through the real CLI. */
-export async function statusJson(sb: Sandbox): Promise<StatusJson> {
-  const run = await loom(['status', '--json', '-c', sb.config]);
-  if (run.code !== 0) throw new Error(`status failed: ${run.stderr}`);
-  return JSON.parse(run.stdout) as StatusJson;
+/**
+ * Status as `loom status --json` prints it, asked of the master's control socket from this
+ * process: tests poll status in waitFor loops, and a CLI process per poll cost more CPU than
+ * the rest of the suite. (test/master/status.ts checks that the CLI prints this same object.)
+ */
+export function statusJson(sb: Sandbox): Promise<StatusJson> {
+  return askControl(sb, 'status') as Promise<StatusJson>;
+}
+
+/** One request to the daemon's control socket (one JSON line each way). */
+export function askControl(sb: Sandbox, cmd: string): Promise<unknown> {
+  return new Promise((resolvePromise, reject) => {
+    const socket = connect(sb.pidFile.replace(/\.pid$/, '') + '.sock');
+    let buf = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(10000, () => socket.destroy(new Error(`no answer to ${cmd} within 10 s`)));
+    socket.on('connect', () => socket.write(JSON.stringify({ cmd }) + '\n'));
+    socket.on('data', (c: string) => { buf += c; });
+    socket.on('error', reject);
+    socket.on('end', () => {
+      try {
+        const reply = JSON.parse(buf) as { ok: boolean; data?: unknown; error?: string };
+        if (reply.ok) resolvePromise(reply.data);
+        else reject(new Error(`${cmd} failed: ${reply.error}`));
+      } catch {
+        reject(new Error(`bad answer to ${cmd}: ${buf}`));
+      }
+    });
+  });
 }
 
 export interface StatusJson {
