@@ -1,6 +1,7 @@
 // ssl_cert / ssl_key / ssl_ca are parsed when config.ini is read, so a file that is not PEM,
 // or a key that belongs to another certificate, is a config line from `check` (and an aborted
 // start or reload) rather than a bare OpenSSL message from a worker that failed to start.
+import { LoomError } from '../core/errors.js';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { readSmallFile } from './files.js';
@@ -95,4 +96,27 @@ function parseKey(text: string, file: string, fail: (message: string) => void): 
     fail(`the private key in ${file} does not parse (${(err as Error).message})`);
     return null;
   }
+}
+
+/** The PEM text of a group's TLS files, as the workers get it. */
+export interface TlsMaterial { cert: string; key: string; ca?: string }
+
+/**
+ * Reads ssl_cert/ssl_key/ssl_ca. The master does (as root, like nginx), and hands the text to
+ * its workers: a key readable by root alone still serves workers running as `user`. Each spawn
+ * reads again, so a reload picks up renewed certificates.
+ */
+export function readTlsMaterial(files: { cert: string; key: string; ca: string | null }): TlsMaterial {
+  const read = (key: TlsKey, file: string) => {
+    try {
+      return readSmallFile(file).toString('utf8');
+    } catch (err) {
+      throw new LoomError('LOOM_ERR_WORKER_START', `cannot read ${key} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cert: read('ssl_cert', files.cert),
+    key: read('ssl_key', files.key),
+    ...(files.ca ? { ca: read('ssl_ca', files.ca) } : {}),
+  };
 }

@@ -1,28 +1,18 @@
 // http:// listeners (and https:// with ssl_cert/ssl_key), on Node's own http server and its
 // llhttp parser: keep-alive, pipelining (answered in order), HEAD, header and idle timeouts.
 // Static files under `root` are tried first; the handler answers the rest.
-import { readFileSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttps, Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
 import type { ListenerContext } from '../core/context.js';
 import { HttpConnection, HttpSocket } from './connection.js';
 import { buildRequest } from './request.js';
 import { serveStatic } from './static.js';
 
-/** TLS options from ssl_cert/ssl_key/ssl_ca, read now: a reload re-reads them. */
-export function tlsOptions(group: GroupConfig): { cert: Buffer; key: Buffer; ca?: Buffer } | null {
-  if (!group.tls) return null;
-  return {
-    cert: readFileSync(group.tls.cert),
-    key: readFileSync(group.tls.key),
-    ...(group.tls.ca ? { ca: readFileSync(group.tls.ca) } : {}),
-  };
-}
-
-/** An http(s) server with the group's timeouts, not yet listening. */
-export function createWebServer(group: GroupConfig): Server {
+/** An http(s) server with the group's timeouts, not yet listening; https with TLS material. */
+export function createWebServer(group: GroupConfig, tls: TlsMaterial | null): Server {
   const options: ServerOptions = {
     headersTimeout: group.headerTimeout * 1000,
     requestTimeout: Math.max(group.headerTimeout * 1000, 300_000),
@@ -31,7 +21,6 @@ export function createWebServer(group: GroupConfig): Server {
     connectionsCheckingInterval: Math.min(1000, group.headerTimeout * 1000),
     noDelay: true,
   };
-  const tls = tlsOptions(group);
   return tls ? createHttps({ ...options, ...tls }) : createHttp(options);
 }
 

@@ -1,4 +1,5 @@
 // Messages between the master and its workers over the fork() IPC channel.
+import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { LoomErrorCode } from '../core/errors.js';
@@ -16,6 +17,8 @@ export interface WorkerInit {
   foreground: boolean;
   /** Drop to this account before any user code loads. */
   user: { uid: number; gid: number } | null;
+  /** The group's TLS files, read by the master (null: a plain listener). */
+  tls: TlsMaterial | null;
 }
 
 export interface WorkerReport {

@@ -6,7 +6,8 @@ import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { OutputSink } from '../log/output.js';
 import type { ToMaster, ToWorker, WorkerInit, WorkerReport } from '../ipc/messages.js';
-import { LoomError } from '../core/errors.js';
+import { LoomError, errorMessage } from '../core/errors.js';
+import { readTlsMaterial } from '../config/tls.js';
 import type { BoundHandle } from './listeners.js';
 import { spawnSelf } from './spawn.js';
 
@@ -34,7 +35,7 @@ export const UNRESPONSIVE_MS = 5000;
 export interface GroupEnv {
   log: Logger;
   output: OutputSink;
-  init: Omit<WorkerInit, 'group' | 'workerId'>;
+  init: Omit<WorkerInit, 'group' | 'workerId' | 'tls'>;
   /** False once the daemon is stopping: dead workers are not replaced. */
   keepAlive(): boolean;
   /** Milliseconds a process may leave pings unanswered before it is killed and restarted; 0: never. */
@@ -116,6 +117,8 @@ export class WorkerGroup {
 
   /** Starts a process for worker id; `install` puts it in the slot at once (else the caller does when it is ready). */
   spawn(id: number, install = true): WorkerProcess {
+    // Read before the fork, so a file that cannot be read fails this call, not a worker.
+    const tls = this.config.tls ? readTlsMaterial(this.config.tls) : null;
     const child = spawnSelf('worker');
     let settle: { resolve(): void; reject(e: Error): void };
     const ready = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
@@ -150,7 +153,7 @@ export class WorkerGroup {
       settle.reject(fatal ?? new LoomError('LOOM_ERR_WORKER_START', `[${this.name}] worker #${id} exited with ${signal ?? code} before it was ready`));
       this.exited(wp, code, signal);
     });
-    const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id };
+    const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id, tls };
     this.send(wp, init, this.handle ?? undefined);
     return wp;
   }
@@ -165,14 +168,25 @@ export class WorkerGroup {
     if (this.slots[wp.id] !== wp) return;
     this.slots[wp.id] = null;
     if (stopping || !this.env.keepAlive()) return;
-    const lived = Date.now() - wp.startedAt;
-    const n = lived < YOUNG_MS ? (this.youngDeaths.get(wp.id) ?? 0) + 1 : 0;
-    this.youngDeaths.set(wp.id, n);
+    this.restartLater(wp.id, Date.now() - wp.startedAt < YOUNG_MS);
+  }
+
+  /** Starts worker id again: at once, or after a delay doubling with each young death in a row. */
+  private restartLater(id: number, young: boolean): void {
+    const n = young ? (this.youngDeaths.get(id) ?? 0) + 1 : 0;
+    this.youngDeaths.set(id, n);
     const delay = n === 0 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (n - 1), BACKOFF_MAX_MS);
-    if (delay > 0) this.env.log.warn(`[${this.name}] worker #${wp.id} died young ${n} time(s) in a row; restarting in ${delay} ms`);
+    if (delay > 0) this.env.log.warn(`[${this.name}] worker #${id} died young ${n} time(s) in a row; restarting in ${delay} ms`);
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
-      if (this.env.keepAlive() && wp.id < this.config.count && this.slots[wp.id] === null) this.spawn(wp.id);
+      if (!this.env.keepAlive() || id >= this.config.count || this.slots[id] !== null) return;
+      try {
+        this.spawn(id);
+      } catch (err) {
+        // The TLS files cannot be read (any more): try again later, backing off.
+        this.env.log.error(`[${this.name}] worker #${id} cannot be restarted: ${errorMessage(err)}`);
+        this.restartLater(id, true);
+      }
     }, delay);
     this.restartTimers.add(timer);
   }

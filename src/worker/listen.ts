@@ -3,11 +3,12 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
 import type { ListenerContext } from '../core/context.js';
 import { LoomError } from '../core/errors.js';
 import { StreamConnection } from '../core/stream.js';
-import { attachHttp, createWebServer, tlsOptions } from '../http/server.js';
+import { attachHttp, createWebServer } from '../http/server.js';
 import { attachWebSocket } from '../http/websocket.js';
 
 /** Handles the kernel gives the master; received here as raw libuv handles. */
@@ -16,18 +17,18 @@ export interface RawHandle { fd: number; close(): void }
 /** How often (at most) failing accepts are logged: the first at once, then a count per interval. */
 const ACCEPT_LOG_MS = 10_000;
 
-export function listenStream(handle: RawHandle, group: GroupConfig, ctx: ListenerContext, onConnection: (s: Socket) => void): Promise<Server> {
+export function listenStream(handle: RawHandle, group: GroupConfig, tls: TlsMaterial | null, ctx: ListenerContext, onConnection: (s: Socket) => void): Promise<Server> {
   const listen = group.listen!;
   let server: Server;
   if (listen.protocol === 'http' || listen.protocol === 'websocket') {
-    const web = createWebServer(group);
+    const web = createWebServer(group, tls);
     if (listen.protocol === 'http') attachHttp(web, ctx, group);
     else attachWebSocket(web, ctx, group);
     server = web;
-  } else if (group.tls) {
+  } else if (tls) {
     // TLS text/frame/tcp/custom: connections are handed over only after the handshake, so
     // they are not balanced by hand-off (worker/balance.ts); the handshake cost spreads them.
-    server = createTlsServer(tlsOptions(group)!, (socket) => {
+    server = createTlsServer(tls, (socket) => {
       socket.setNoDelay(true);
       new StreamConnection(socket, ctx);
     });

@@ -50,7 +50,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
   process.on('uncaughtException', (err) => guard.report('uncaught exception', err));
   process.on('unhandledRejection', (err) => guard.report('unhandled rejection', err));
 
-  if (init.user && init.user.uid !== process.getuid?.()) {
+  if (init.user && (init.user.uid !== process.getuid?.() || init.user.gid !== process.getgid?.())) {
     // After the master bound the sockets, before any user code runs.
     process.setgroups?.([init.user.gid]);
     process.setgid?.(init.user.gid);
@@ -106,7 +106,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         if (process.connected) process.send!(m, h as never, undefined, () => done?.());
       });
       balancer = b;
-      server = await listenStream(handle, group, ctx, (socket) => {
+      server = await listenStream(handle, group, init.tls, ctx, (socket) => {
         if (b.handOff(socket)) return;
         socket.resume();
         new StreamConnection(socket, ctx);

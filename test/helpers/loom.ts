@@ -7,6 +7,17 @@ import { daemonPids, killAll } from './procs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
+// tap loads @tapjs/processinfo into every process a test spawns (through NODE_OPTIONS and a hook
+// on spawn), about 80 ms of CPU per node process: every CLI run, master and worker. Coverage is
+// off, so the daemons under test run as users run them, without it.
+{
+  const onSpawn = (globalThis as unknown as Record<symbol, { listeners?: unknown[] } | undefined>)[Symbol.for('process-on-spawn@*:singletonId')];
+  if (onSpawn?.listeners) onSpawn.listeners.length = 0;
+  const kept = (process.env.NODE_OPTIONS ?? '').split(/\s+/).filter((o) => o && !o.includes('@tapjs/processinfo'));
+  if (kept.length > 0) process.env.NODE_OPTIONS = kept.join(' ');
+  else delete process.env.NODE_OPTIONS;
+}
+
 export const ROOT = resolve(__dirname, '..', '..');
 export const LOOM = join(ROOT, 'dist', 'loom.cjs');
 

@@ -1,10 +1,12 @@
 // user/group: workers run as that user and still serve the socket the master (root) bound;
 // the control socket (mode 0600) refuses any other user, and so do stop and kill.
 import t from 'tap';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { freePort, loom, sandbox, startDaemon, statusJson } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
+import { hasOpenssl, makeCert } from '../helpers/tls';
 import { copyLoom, running, runAs } from '../helpers/procs';
 
 const isRoot = process.getuid?.() === 0;
@@ -48,6 +50,29 @@ t.test('workers drop to user = nobody; the control socket refuses nobody', { ski
   t.same(s.processes.map((p) => p.pid).filter((p) => !running(p)), [], 'every worker still runs');
   const own = await loom(['status', '-c', sb.config]);
   t.equal(own.code, 0, 'root, the owner, is answered');
+});
+
+t.test('a TLS key readable by root alone serves workers running as nobody (the master reads it)', { skip: (!isRoot && 'needs root') || (!hasOpenssl && 'needs openssl') }, async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[tls]\nlisten = text://127.0.0.1:${port}\nhandler = echo.js\nssl_cert = certs/cert.pem\nssl_key = certs/key.pem\n`,
+    global: 'watch = false\nuser = nobody\ngroup = nogroup',
+    files: { 'echo.js': `module.exports = { onMessage(c, d) { c.send('tls:' + d); } };` },
+  });
+  chmodSync(sb.dir, 0o755);
+  chmodSync(sb.handlers, 0o755);
+  chmodSync(join(sb.handlers, 'echo.js'), 0o644);
+  const certs = join(sb.dir, 'certs');
+  mkdirSync(certs, { mode: 0o700 });
+  const { cert } = makeCert(certs);
+  chmodSync(join(certs, 'key.pem'), 0o600);
+  await startDaemon(t, sb);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ port, host: '127.0.0.1', ca: readFileSync(cert), servername: 'localhost' }, () => s.write('hi\n'));
+    s.on('data', (d) => { resolve(d.toString().trim()); s.destroy(); });
+    s.on('error', reject);
+  });
+  t.equal(reply, 'tls:hi', 'a worker running as nobody serves TLS with the root-only key');
 });
 
 t.test('a user that does not exist is a config error', async (t) => {
