@@ -15,6 +15,8 @@ export const codes = {
   LOOM_ERR_SEND_BUFFER_FULL: 'send buffer full, data dropped',
   LOOM_ERR_PROTOCOL: 'bad protocol module',
   LOOM_ERR_WORKER_START: 'a worker failed to start',
+  LOOM_ERR_WORKER_HUNG: 'a worker does not answer the master (its event loop is blocked)',
+  LOOM_ERR_ACCEPT: 'connections could not be accepted (out of file descriptors)',
   LOOM_ERR_STOP_TIMEOUT: 'stop timed out',
   LOOM_ERR_CONTROL: 'control socket failure',
   LOOM_ERR_RELOAD: 'a reload failed',
