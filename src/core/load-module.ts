@@ -1,12 +1,16 @@
 // Loads user code (handlers, custom protocols) from disk at run time. Inside the single
-// executable a plain require() of a disk file fails, so every load goes through
-// createRequire(file) or import(); .ts files are stripped of types with sucrase, which keeps
-// line numbers so error reports point at the user's own lines.
+// executable a plain require() of a disk file fails, and import() of one too (Node >= 25.5), so
+// every load goes through createRequire(file), which also loads ES modules (Node >= 22); only
+// an ES module with top-level await is imported. .ts files are stripped of types with sucrase,
+// which keeps line numbers, so error reports point at the user's own lines, and which handles
+// what Node's own type stripping refuses (enums, namespaces, parameter properties).
 import { readFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname, extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { constants, Script } from 'node:vm';
 import { transform } from 'sucrase';
+import { isSingleExecutable } from '../util/runtime.js';
 
 interface CompilableModule {
   filename: string;
@@ -20,22 +24,41 @@ type ModuleStatics = {
 };
 
 export async function loadModule(file: string): Promise<Record<string, unknown>> {
-  const ext = extname(file);
-  let mod: unknown;
-  if (ext === '.mjs') {
-    mod = await import(pathToFileURL(file).href);
-  } else if (ext === '.ts') {
-    mod = compileTypeScript(file);
-  } else {
-    try {
-      mod = createRequire(file)(file);
-    } catch (err) {
-      // A .js file in a "type": "module" package is ESM.
-      if ((err as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw err;
-      mod = await import(pathToFileURL(file).href);
-    }
-  }
+  const mod = extname(file) === '.ts' ? compileTypeScript(file) : await requireOrImport(file);
   return exportsObject(mod);
+}
+
+async function requireOrImport(file: string): Promise<unknown> {
+  try {
+    return createRequire(file)(file);
+  } catch (err) {
+    // An ES module with top-level await (or any ES module, on a Node without require(esm)).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_REQUIRE_ASYNC_MODULE' && code !== 'ERR_REQUIRE_ESM') throw err;
+    return importFile(file);
+  }
+}
+
+/** Warnings of the import below, which are Loom's doing, not the user's. */
+const OWN_WARNING = /USE_MAIN_CONTEXT_DEFAULT_LOADER/;
+
+function importFile(file: string): Promise<unknown> {
+  const url = pathToFileURL(file).href;
+  if (!isSingleExecutable()) return import(url);
+  // The single executable's main script may only import built-in modules; a script compiled
+  // with the main context's default loader may import files. Node marks that experimental
+  // and says so once: the user did not ask for it, so that one warning is not shown.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    if (OWN_WARNING.test(typeof warning === 'string' ? warning : warning.message)) return;
+    return (emitWarning as (...a: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  try {
+    const script = new Script(`import(${JSON.stringify(url)})`, { importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+    return script.runInThisContext() as Promise<unknown>;
+  } finally {
+    process.emitWarning = emitWarning;
+  }
 }
 
 function compileTypeScript(file: string): unknown {

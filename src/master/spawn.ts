@@ -2,15 +2,7 @@
 // single executable, argv of a forked child is not ours to use, the environment is.
 import { fork, type ChildProcess } from 'node:child_process';
 import { ROLE_ENV } from '../ipc/messages.js';
-
-function isSingleExecutable(): boolean {
-  try {
-    // node:sea exists from Node 20.12; older builds cannot be a single executable anyway.
-    return (require('node:sea') as { isSea(): boolean }).isSea();
-  } catch {
-    return false;
-  }
-}
+import { isSingleExecutable } from '../util/runtime.js';
 
 /** The file to re-run: the executable itself, or the bundled script. */
 export function selfModule(): string {

