@@ -19,8 +19,6 @@ export interface WorkerInit {
   user: { uid: number; gid: number } | null;
   /** The group's TLS files, read by the master (null: a plain listener). */
   tls: TlsMaterial | null;
-  /** The socket sent along is this worker's own (SO_REUSEPORT), not shared: nothing to balance. */
-  ownSocket: boolean;
 }
 
 export interface WorkerReport {

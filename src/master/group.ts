@@ -9,7 +9,6 @@ import type { ToMaster, ToWorker, WorkerInit, WorkerReport } from '../ipc/messag
 import { LoomError, errorMessage } from '../core/errors.js';
 import { readTlsMaterial } from '../config/tls.js';
 import type { BoundHandle } from './listeners.js';
-import type { ListenSockets } from './sockets.js';
 import { spawnSelf } from './spawn.js';
 
 /** A process that lived less than this died young, and its restart is delayed. */
@@ -36,7 +35,7 @@ export const UNRESPONSIVE_MS = 5000;
 export interface GroupEnv {
   log: Logger;
   output: OutputSink;
-  init: Omit<WorkerInit, 'group' | 'workerId' | 'tls' | 'ownSocket'>;
+  init: Omit<WorkerInit, 'group' | 'workerId' | 'tls'>;
   /** False once the daemon is stopping: dead workers are not replaced. */
   keepAlive(): boolean;
   /** Milliseconds a process may leave pings unanswered before it is killed and restarted; 0: never. */
@@ -57,7 +56,9 @@ export class WorkerGroup {
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private nextReq = 1;
   private readonly pending = new Map<number, (r: WorkerReport) => void>();
-  constructor(public config: GroupConfig, public sockets: ListenSockets | null, private readonly env: GroupEnv) {
+  private handleClosed = false;
+
+  constructor(public config: GroupConfig, public handle: BoundHandle | null, private readonly env: GroupEnv) {
     this.slots = new Array<WorkerProcess | null>(config.count).fill(null);
   }
 
@@ -71,17 +72,19 @@ export class WorkerGroup {
   }
 
   /**
-   * Rolling reload to `config` (and `sockets`, when the address changed): for each worker id
+   * Rolling reload to `config` (and `handle`, when the address changed): for each worker id
    * a new process is started and serving before the old one is told to drain. A new process
    * that fails to start stops the reload; the old processes keep serving.
    */
-  async reload(config: GroupConfig, sockets: ListenSockets | null, drainMs: number): Promise<void> {
-    const oldSockets = this.sockets;
+  async reload(config: GroupConfig, handle: BoundHandle | null, drainMs: number): Promise<void> {
+    const oldHandle = this.handle;
     const restart = config.reloadable;
     this.config = config;
-    this.sockets = sockets;
+    if (handle !== oldHandle) {
+      this.handle = handle;
+      this.handleClosed = false;
+    }
     try {
-      await sockets?.resize(config.count);
       for (let id = 0; id < Math.max(this.slots.length, config.count); id++) {
         const old = this.slots[id] ?? null;
         if (id >= config.count) {
@@ -102,7 +105,7 @@ export class WorkerGroup {
       this.lastReloadError = `${new Date().toISOString()} ${(err as Error).message}`;
       throw err;
     } finally {
-      if (oldSockets && oldSockets !== this.sockets) oldSockets.close();
+      if (oldHandle && oldHandle !== this.handle) oldHandle.close();
     }
   }
 
@@ -150,8 +153,8 @@ export class WorkerGroup {
       settle.reject(fatal ?? new LoomError('LOOM_ERR_WORKER_START', `[${this.name}] worker #${id} exited with ${signal ?? code} before it was ready`));
       this.exited(wp, code, signal);
     });
-    const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id, tls, ownSocket: this.sockets?.model === 'per-worker' };
-    this.send(wp, init, this.sockets?.forWorker(id));
+    const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id, tls };
+    this.send(wp, init, this.handle ?? undefined);
     return wp;
   }
 
@@ -304,9 +307,11 @@ export class WorkerGroup {
     for (const wp of this.all()) this.send(wp, msg);
   }
 
-  /** Closes the master's copies of the listening sockets (workers keep theirs until they stop). */
-  closeSockets(): void {
-    this.sockets?.close();
+  /** Closes the master's copy of the listening socket (workers keep theirs until they stop). */
+  closeHandle(): void {
+    if (this.handleClosed) return;
+    this.handleClosed = true;
+    this.handle?.close();
   }
 
   private send(wp: WorkerProcess, msg: ToWorker, handle?: BoundHandle): void {

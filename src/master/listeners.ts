@@ -19,13 +19,7 @@ const createServerHandle = (net as unknown as {
   _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): BoundHandle | number;
 })._createServerHandle;
 
-const UV_TCP_REUSEPORT = 2;
-
-/**
- * A bound socket for the listener. reusePort (TCP only): SO_REUSEPORT, so that several such
- * sockets share the port and the kernel spreads connections over them.
- */
-export async function bindListener(spec: ListenSpec, reusePort = false): Promise<BoundHandle> {
+export async function bindListener(spec: ListenSpec): Promise<BoundHandle> {
   if (spec.transport === 'udp') return bindUdp(spec);
   let result: BoundHandle | number;
   if (spec.transport === 'unix') {
@@ -33,7 +27,7 @@ export async function bindListener(spec: ListenSpec, reusePort = false): Promise
     result = createServerHandle(spec.path, -1, -1);
   } else {
     const family = net.isIP(spec.host) || 4;
-    result = createServerHandle(spec.host, spec.port, family, undefined, reusePort ? UV_TCP_REUSEPORT : 0);
+    result = createServerHandle(spec.host, spec.port, family, undefined, 0);
   }
   if (typeof result !== 'number' && spec.transport === 'tcp') {
     // libuv holds a TCP bind's EADDRINUSE back until listen(), which only workers call;

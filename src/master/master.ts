@@ -9,7 +9,7 @@ import { Logger, openFailure } from '../log/logger.js';
 import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
 import { WorkerGroup } from './group.js';
-import { ListenSockets } from './sockets.js';
+import { bindListener, type BoundHandle } from './listeners.js';
 import { controlSocketPath, removePid, runningPid, selfIdentity, writePid } from './pidfile.js';
 import { buildStatus, buildConnections } from './status.js';
 import { watchHandlers, type HandlerWatcher } from './watcher.js';
@@ -60,13 +60,16 @@ export class Master {
     process.title = `${config.name}: master process (${config.file})`;
     this.prepareUser();
 
+    const handles: BoundHandle[] = [];
     try {
       for (const g of config.groups) {
-        this.groups.push(new WorkerGroup(g, g.listen ? await ListenSockets.bind(g.listen, g.count) : null, this.groupEnv()));
+        const handle = g.listen ? await bindListener(g.listen) : null;
+        if (handle) handles.push(handle);
+        this.groups.push(new WorkerGroup(g, handle, this.groupEnv()));
       }
       writePid(config.pidFile);
     } catch (err) {
-      for (const g of this.groups) g.closeSockets();
+      for (const h of handles) h.close();
       throw err;
     }
     this.control = new ControlServer(controlSocketPath(config.pidFile), this.log, (req) => this.answer(req));
@@ -150,7 +153,7 @@ export class Master {
     for (const g of [...this.groups]) {
       if (wanted.has(g.name)) continue;
       this.groups.splice(this.groups.indexOf(g), 1);
-      g.closeSockets();
+      g.closeHandle();
       void g.stop(config.stopTimeout * 1000);
       lines.push(`[${g.name}] removed`);
     }
@@ -158,13 +161,13 @@ export class Master {
       const group = this.groups.find((g) => g.name === cfg.name);
       if (!group) {
         try {
-          const created = new WorkerGroup(cfg, cfg.listen ? await ListenSockets.bind(cfg.listen, cfg.count) : null, this.groupEnv());
+          const created = new WorkerGroup(cfg, cfg.listen ? await bindListener(cfg.listen) : null, this.groupEnv());
           this.groups.push(created);
           await created.startAll();
           lines.push(`[${cfg.name}] added`);
         } catch (err) {
           const created = this.groups.find((g) => g.name === cfg.name);
-          if (created) { created.killAll(); created.closeSockets(); this.groups.splice(this.groups.indexOf(created), 1); }
+          if (created) { created.killAll(); created.closeHandle(); this.groups.splice(this.groups.indexOf(created), 1); }
           fail(cfg.name, err);
         }
         continue;
@@ -174,8 +177,8 @@ export class Master {
       try {
         const moved = !sameListen(group.config.listen, cfg.listen);
         if (moved && !cfg.reloadable) throw new Error('listen changed but reloadable = false; restart loom to move it');
-        const sockets = moved ? (cfg.listen ? await ListenSockets.bind(cfg.listen, cfg.count) : null) : group.sockets;
-        await group.reload(cfg, sockets, drainMs);
+        const handle = moved ? (cfg.listen ? await bindListener(cfg.listen) : null) : group.handle;
+        await group.reload(cfg, handle, drainMs);
         lines.push(`[${cfg.name}] reloaded: ${group.live().map((w) => w.pid).join(' ')}`);
       } catch (err) {
         fail(cfg.name, err);
@@ -214,7 +217,7 @@ export class Master {
     this.log.info(`stopping (${reason})`);
     this.control?.close();
     await this.watcher?.close();
-    for (const g of this.groups) g.closeSockets();
+    for (const g of this.groups) g.closeHandle();
     await Promise.all(this.groups.map((g) => g.stop(this.config.stopTimeout * 1000)));
     this.cleanup();
     this.log.info('stopped');
@@ -298,7 +301,7 @@ export class Master {
   }
 
   private cleanup(): void {
-    for (const g of this.groups) g.closeSockets();
+    for (const g of this.groups) g.closeHandle();
     this.control?.close();
     removePid(this.config.pidFile);
   }

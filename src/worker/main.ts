@@ -102,12 +102,12 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
       udp = await listenUdp(handle, group);
       attachUdp(udp, ctx);
     } else {
-      const b = init.ownSocket ? null : new Balancer(stats, (m, h, done) => {
+      const b = new Balancer(stats, (m, h, done) => {
         if (process.connected) process.send!(m, h as never, undefined, () => done?.());
       });
       balancer = b;
       server = await listenStream(handle, group, init.tls, ctx, (socket) => {
-        if (b?.handOff(socket)) return;
+        if (b.handOff(socket)) return;
         socket.resume();
         new StreamConnection(socket, ctx);
       });
