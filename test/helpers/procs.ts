@@ -2,9 +2,9 @@
 // sandbox's daemon, and whether a pid still runs (a zombie, dead but not yet reaped by its
 // parent, counts as gone).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LOOM, waitFor, type Run } from './loom';
 
 function statFields(pid: number): string[] | null {
@@ -120,6 +120,14 @@ export function copyLoom(t: { teardown(fn: () => unknown): void }, name = 'loom.
   const file = join(dir, name);
   copyFileSync(LOOM, file);
   chmodSync(file, 0o644);
+  // The runtime too: the pinned node lives in the checkout's node_modules, out of reach as well.
+  const node = join(dir, 'node');
+  try {
+    linkSync(process.execPath, node);
+  } catch {
+    copyFileSync(process.execPath, node);
+  }
+  chmodSync(node, 0o755);
   return file;
 }
 
@@ -131,7 +139,7 @@ export function copyLoom(t: { teardown(fn: () => unknown): void }, name = 'loom.
  */
 export function runAs(uid: number, gid: number, loom: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, loom, ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', join(dirname(loom), 'node'), loom, ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => { stdout += c; });
