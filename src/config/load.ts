@@ -67,6 +67,7 @@ export function loadConfig(file: string): LoadResult {
   // Without handlers_dir no handler or protocol file can be found: one line says so, not one per group.
   const haveHandlersDir = isDirectory(handlersDir);
   if (!haveHandlersDir) globalProblem('handlers_dir', `${handlersDir} is not a directory`);
+  if (g.bus !== 'local') globalProblem('bus', NATS_NOT_YET);
 
   // Files the daemon writes itself: a listener or another of them at the same path would be
   // unlinked or overwritten when the daemon starts (the control socket is replaced silently).
@@ -155,8 +156,30 @@ function readGroup(section: ScannedSection, env: GroupEnv): GroupConfig {
   }
 
   if (listen) checkListen(listen, section.name, env, (message) => problem('listen', message));
+  checkGatewayKeys(section, v, env, problem);
 
   return { ...settings, listen, name: section.name, line: section.line, handler, tls: cert && key ? { cert, key, ca } : null, root };
+}
+
+const NATS_NOT_YET = 'nats:// is not built yet: use local (gateways and business processes on this machine)';
+
+/** Keys of model = gateway: only there, and consistent with each other and the listener. */
+function checkGatewayKeys(section: ScannedSection, v: Settings<'group'>, env: GroupEnv, problem: (key: string, message: string) => void): void {
+  const GATEWAY_ONLY = ['business_count', 'ping_interval', 'ping_not_response_limit', 'ping_data', 'push_listen', 'push_token', 'bus'];
+  if (v.model !== 'gateway') {
+    for (const key of GATEWAY_ONLY) if (section.keys.has(key)) problem(key, 'only for model = gateway');
+    return;
+  }
+  if (!v.listen) env.problem(section.line, section.name, 'listen', 'missing: a gateway group needs a listener for its clients');
+  else if (v.listen.protocol === 'http' || v.listen.transport === 'udp') {
+    problem('listen', `a gateway holds long-lived clients: websocket, text, frame, tcp or a custom protocol, not ${v.listen.protocol}`);
+  }
+  // By the keys written: a bad value of one is reported already, without a second line here.
+  const has = (key: string) => section.keys.has(key);
+  if (has('push_listen') && !has('push_token')) problem('push_listen', 'needs push_token: the push API answers only requests that carry it');
+  if (has('push_token') && !has('push_listen')) problem('push_token', 'without push_listen there is no push API to protect');
+  if (v.pushListen) checkListen(v.pushListen, section.name, env, (message) => problem('push_listen', message));
+  if (v.bus !== 'local') problem('bus', NATS_NOT_YET);
 }
 
 function checkListen(listen: ListenSpec, group: string, env: GroupEnv, problem: (message: string) => void): void {

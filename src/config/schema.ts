@@ -16,9 +16,14 @@ export interface IntKey extends KeyBase { type: 'int'; default: number; min: num
 export interface NumberKey extends KeyBase { type: 'number'; default: number; min: number; max: number }
 export interface ListenKey extends KeyBase { type: 'listen'; default: null }
 export interface HandlerKey extends KeyBase { type: 'handler'; default: null }
-export type KeySpec = StringKey | PathKey | BoolKey | IntKey | NumberKey | ListenKey | HandlerKey;
+export interface ChoiceKey extends KeyBase { type: 'choice'; default: string; choices: readonly string[] }
+/** HOST:PORT of a TCP listener Loom runs itself (the push API). */
+export interface AddressKey extends KeyBase { type: 'address'; default: null }
+export type KeySpec = StringKey | PathKey | BoolKey | IntKey | NumberKey | ListenKey | HandlerKey | ChoiceKey | AddressKey;
 
 const MiB = 1024 * 1024;
+const BUS = /^(local|nats:\/\/\S+)$/;
+const TOKEN = /^[\x21-\x7e]+$/;
 // A user or group name; never a leading "-", so getent cannot take it for an option.
 const ACCOUNT = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 
@@ -36,6 +41,7 @@ export const SCHEMA = [
   { key: 'stop_timeout', scope: 'global', type: 'number', default: 10, min: 0.1, max: 86400, doc: 'Seconds a graceful stop may take before workers are killed.' },
   { key: 'reload_timeout', scope: 'global', type: 'number', default: 30, min: 0.1, max: 86400, doc: 'Seconds an old worker may drain during a reload before it is closed.' },
   { key: 'hang_timeout', scope: 'global', type: 'number', default: 0, min: 0, max: 86400, doc: 'Seconds a worker may leave the master\'s pings unanswered (a blocked event loop) before it is killed and restarted; 0: never (it is only shown as `unresponsive` after 5 s).' },
+  { key: 'bus', scope: 'global', type: 'string', default: 'local', pattern: BUS, patternDoc: 'local, or nats://HOST:PORT', doc: 'How the daemon\'s processes reach each other (gateway groups): `local`, unix sockets on this machine. `nats://HOST:PORT`, over many machines, is not built yet.' },
   { key: 'listen', scope: 'group', type: 'listen', default: null, doc: '`protocol://host:port` or `unix:///path`; none: a process for timers and background jobs.' },
   { key: 'count', scope: 'group', type: 'int', default: 1, min: 1, max: 1024, doc: 'Processes in this group.' },
   { key: 'handler', scope: 'group', type: 'handler', default: null, doc: 'Handler file in handlers_dir: .js, .cjs, .mjs or .ts.' },
@@ -49,6 +55,14 @@ export const SCHEMA = [
   { key: 'header_timeout', scope: 'group', type: 'number', default: 10, min: 0.1, max: 3600, doc: 'http/websocket: seconds for a request\'s headers to arrive before the connection is closed (slowloris).' },
   { key: 'idle_timeout', scope: 'group', type: 'number', default: 60, min: 0.1, max: 86400, doc: 'http: seconds an idle keep-alive connection is kept open.' },
   { key: 'permessage_deflate', scope: 'group', type: 'bool', default: false, doc: 'websocket: offer permessage-deflate compression.' },
+  { key: 'model', scope: 'group', type: 'choice', default: 'worker', choices: ['worker', 'gateway'], doc: '`gateway`: Workerman\'s Gateway/BusinessWorker pair. `count` gateway processes hold the clients and run no user code; `business_count` business processes run the handler with the gateway API; a handler reload never drops a client.' },
+  { key: 'business_count', scope: 'group', type: 'int', default: 1, min: 1, max: 1024, doc: 'gateway: business processes (they run the handler).' },
+  { key: 'ping_interval', scope: 'group', type: 'number', default: 0, min: 0, max: 86400, doc: 'gateway: seconds between heartbeats: `ping_data` goes to every client, and silence is counted; 0: no heartbeat.' },
+  { key: 'ping_not_response_limit', scope: 'group', type: 'int', default: 0, min: 0, max: 1000, doc: 'gateway: a client from which nothing arrived during this many consecutive heartbeats is closed (onClose runs); 0: clients need not answer.' },
+  { key: 'ping_data', scope: 'group', type: 'string', default: '', doc: 'gateway: the message each heartbeat sends (a text line, a WebSocket text frame); empty: none sent.' },
+  { key: 'push_listen', scope: 'group', type: 'address', default: null, doc: 'gateway: HOST:PORT of the HTTP push API (`POST /METHOD`, `{"args": [...]}`, the gateway API); none: no push API.' },
+  { key: 'push_token', scope: 'group', type: 'string', default: '', pattern: TOKEN, patternDoc: 'printable characters without spaces', doc: 'gateway: the bearer token the push API requires (`Authorization: Bearer TOKEN`); required with `push_listen`.' },
+  { key: 'bus', scope: 'group', type: 'string', default: 'local', pattern: BUS, patternDoc: 'local, or nats://HOST:PORT', doc: 'gateway: this group\'s bus between gateways and business processes, when not [loom]\'s.' },
 ] as const satisfies readonly KeySpec[];
 
 /** The schema seen as plain KeySpecs, for code that walks every key alike. */
@@ -63,6 +77,8 @@ interface ValueOf {
   number: number;
   listen: ListenSpec | null;
   handler: string | null;
+  choice: string;
+  address: ListenSpec | null;
 }
 
 /** `max_package_size` → `maxPackageSize`: a key's field name in GroupConfig and LoomConfig. */
@@ -120,7 +136,7 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
   if (text === '') {
     if (spec.default === null) throw new Error(spec.type === 'listen'
       ? 'empty value: write protocol://host:port, or remove the line for a group without a listener'
-      : 'empty value: needs a file name');
+      : spec.type === 'address' ? 'empty value: write HOST:PORT, or remove the line' : 'empty value: needs a file name');
     throw new Error(`empty value: remove the line to use the default (${String(spec.default)})`);
   }
   switch (spec.type) {
@@ -148,6 +164,14 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
     }
     case 'listen':
       return parseListen(text);
+    case 'choice':
+      if (!spec.choices.includes(text)) throw new Error(`"${text}" is not one of ${spec.choices.join(', ')}`);
+      return text;
+    case 'address': {
+      if (text.includes('://')) throw new Error(`"${text}" is HOST:PORT, without a scheme`);
+      const spec_ = parseListen(`http://${text}`);
+      return { ...spec_, url: text };
+    }
   }
 }
 

@@ -60,11 +60,26 @@ const twoGroups = (name: string, a: string, b: string, rest: string): Case => ({
   expected: [[`listen = ${b}`, ` [b] listen: ${rest}`]],
 });
 
+const gateway = (listen: string, extra = '') => `${GLOBAL}\n[chat]\nmodel = gateway\nlisten = ${listen}\nhandler = echo.js\n${extra}`;
+const gatewayCase = (name: string, listen: string, extra: string, at: string, rest: string): Case =>
+  ({ name, text: gateway(listen, extra), expected: [[at, ` [chat] ${rest}`]] });
+
 const CASES: Case[] = [
+  // model = gateway
+  inGroup('gateway keys in a worker group', 'business_count = 2\n', 'business_count', 'business_count: only for model = gateway'),
+  inGroup('model = other', 'model = cluster\n', 'model', 'model: "cluster" is not one of worker, gateway'),
+  gatewayCase('a gateway over http', 'http://127.0.0.1:9000', '', 'listen', 'listen: a gateway holds long-lived clients: websocket, text, frame, tcp or a custom protocol, not http'),
+  gatewayCase('push_listen without push_token', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\n', 'push_listen', 'push_listen: needs push_token: the push API answers only requests that carry it'),
+  gatewayCase('push_token without push_listen', 'ws://127.0.0.1:9000', 'push_token = s3cret\n', 'push_token', 'push_token: without push_listen there is no push API to protect'),
+  gatewayCase('push_listen with a scheme', 'ws://127.0.0.1:9000', 'push_listen = http://127.0.0.1:9001\npush_token = t\n', 'push_listen', 'push_listen: "http://127.0.0.1:9001" is HOST:PORT, without a scheme'),
+  gatewayCase('push_listen on the clients\' port', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9000\npush_token = t\n', 'push_listen', 'push_listen: 127.0.0.1:9000 is already used by [chat] (ws://127.0.0.1:9000)'),
+  gatewayCase('a token with a space', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = a b\n', 'push_token', 'push_token: "a b" may contain only printable characters without spaces'),
+  gatewayCase('bus = nats', 'ws://127.0.0.1:9000', 'bus = nats://127.0.0.1:4222\n', 'bus', 'bus: nats:// is not built yet: use local (gateways and business processes on this machine)'),
+  { name: 'a gateway without a listener', text: `${GLOBAL}\n[chat]\nmodel = gateway\nhandler = echo.js\n`, expected: [['[chat]', ' [chat] listen: missing: a gateway group needs a listener for its clients']] },
   // unknown or misplaced keys
   inGroup('a typo suggests the nearest key', 'cuont = 2\n', 'cuont', 'cuont: unknown key; did you mean "count"?'),
   inGlobal('a typo in [loom]', 'stop_timout = 3\n', 'stop_timout', 'stop_timout: unknown key; did you mean "stop_timeout"?'),
-  inGroup('an unknown key with no near match', 'flavour = vanilla\n', 'flavour', 'flavour: unknown key; a group section takes listen, count, handler, reloadable, max_package_size, max_send_buffer_size, ssl_cert, ssl_key, ssl_ca, root, header_timeout, idle_timeout, permessage_deflate'),
+  inGroup('an unknown key with no near match', 'flavour = vanilla\n', 'flavour', 'flavour: unknown key; a group section takes listen, count, handler, reloadable, max_package_size, max_send_buffer_size, ssl_cert, ssl_key, ssl_ca, root, header_timeout, idle_timeout, permessage_deflate, model, business_count, ping_interval, ping_not_response_limit, ping_data, push_listen, push_token, bus'),
   inGroup('a near match from the other scope', 'pid_fil = x\n', 'pid_fil = x', 'pid_fil: unknown key; did you mean "pid_file" (in [loom])?'),
   inGroup('a global key in a group', 'pid_file = other.pid\n', 'pid_file = other', 'pid_file: belongs in [loom], not in a group section'),
   inGlobal('a group key in [loom]', 'count = 4\n', 'count = 4', 'count: belongs in a group section, not in [loom]'),
@@ -205,12 +220,13 @@ t.test('a valid config: the LoomConfig with every default, paths resolved', asyn
   const text = `${GLOBAL}name = svc\n\n${group('text://127.0.0.1:9000', 'count = 2\nmax_package_size = 100\n')}\n[web]\r\nlisten = http://127.0.0.1:9001\r\nroot = "public" ; quoted, with a comment\r\nreloadable = no\r\n\n[ticker]\nhandler = echo.js\n`;
   const { file, config, problems, loadable } = load(text);
   t.same(problems, []);
-  const base = { reloadable: true, maxPackageSize: 1048576, maxSendBufferSize: 1048576, headerTimeout: 10, idleTimeout: 60, permessageDeflate: false, tls: null, root: null, count: 1 };
+  const base = { reloadable: true, maxPackageSize: 1048576, maxSendBufferSize: 1048576, headerTimeout: 10, idleTimeout: 60, permessageDeflate: false, tls: null, root: null, count: 1,
+    model: 'worker', businessCount: 1, pingInterval: 0, pingNotResponseLimit: 0, pingData: '', pushListen: null, pushToken: '', bus: 'local' };
   const echo = { ...base, name: 'echo', line: lineOf(text, '[echo]'), listen: { url: 'text://127.0.0.1:9000', protocol: 'text', transport: 'tcp', host: '127.0.0.1', port: 9000, path: '' }, handler: join(HANDLERS, 'echo.js'), count: 2, maxPackageSize: 100 };
   const web = { ...base, name: 'web', line: lineOf(text, '[web]'), listen: { url: 'http://127.0.0.1:9001', protocol: 'http', transport: 'tcp', host: '127.0.0.1', port: 9001, path: '' }, handler: null, root: join(DIR, 'public'), reloadable: false };
   const ticker = { ...base, name: 'ticker', line: lineOf(text, '[ticker]'), listen: null, handler: join(HANDLERS, 'echo.js') };
   t.strictSame(config, {
-    name: 'svc', watch: true, stopTimeout: 10, reloadTimeout: 30, hangTimeout: 0,
+    name: 'svc', watch: true, stopTimeout: 10, reloadTimeout: 30, hangTimeout: 0, bus: 'local',
     file, pidFile: `${DIR}/loom.pid`, logFile: `${DIR}/loom.log`, stdoutFile: `${DIR}/stdout.log`, handlersDir: HANDLERS,
     user: null, groups: [echo, web, ticker],
   });
