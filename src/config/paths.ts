@@ -10,3 +10,8 @@ export function controlSocketPath(pidFile: string): string {
 export function identityPath(pidFile: string): string {
   return pidFile.replace(/\.pid$/, '') + '.start';
 }
+
+/** The local bus's directory, beside the pidfile: /var/run/loom.pid → /var/run/loom.bus/. */
+export function busDirPath(pidFile: string): string {
+  return pidFile.replace(/\.pid$/, '') + '.bus';
+}

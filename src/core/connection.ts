@@ -22,6 +22,10 @@ export interface ConnectionInfo {
   bytesOut: number;
   sendQueue: number;
   ageSeconds: number;
+  /** A gateway's client: its id, uid and groups. */
+  clientId?: string;
+  uid?: string | null;
+  groups?: string[];
 }
 
 /** Below this many queued bytes a send counts as sent (Node's default high-water mark). */

@@ -21,6 +21,8 @@ export const codes = {
   LOOM_ERR_CONTROL: 'control socket failure',
   LOOM_ERR_RELOAD: 'a reload failed',
   LOOM_ERR_INTERNAL: 'unexpected error (a bug in loom)',
+  LOOM_ERR_BUS: 'cannot set up the bus between gateways and business processes',
+  LOOM_ERR_GATEWAY: 'a gateway group could not deliver (business process gone, bad API call)',
   LOOM_ERR_CONNECT_URL: 'worker.connect(): bad URL or protocol',
   LOOM_ERR_CONNECT_FAILED: 'worker.connect(): the connection could not be made',
   LOOM_ERR_CONNECT_TIMEOUT: 'worker.connect(): no connection within the timeout',

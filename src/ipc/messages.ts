@@ -4,6 +4,7 @@ import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { LoomErrorCode } from '../core/errors.js';
 import type { WorkerStats } from '../core/stats.js';
+import type { GatewayReport } from '../gateway/gateway.js';
 
 export type { ConnectionInfo };
 
@@ -19,12 +20,28 @@ export interface WorkerInit {
   user: { uid: number; gid: number } | null;
   /** The group's TLS files, read by the master (null: a plain listener). */
   tls: TlsMaterial | null;
+  /** A part of a gateway group (model = gateway); null: an ordinary worker. */
+  gateway: GatewayPart | null;
+}
+
+/** What a process of a gateway group needs beyond its GroupConfig. */
+export interface GatewayPart {
+  role: 'gateway' | 'business';
+  /** The config.ini section: names the group on the bus. */
+  section: string;
+  /** Gateway processes (`count`) and business processes (`business_count`) of the group. */
+  gateways: number;
+  businesses: number;
+  /** Directory of the local bus's sockets. */
+  busDir: string;
 }
 
 export interface WorkerReport {
   stats: WorkerStats;
   /** Short hash of the handler file this process loaded (null: no handler). */
   handlerVersion: string | null;
+  /** A gateway process's figures. */
+  gateway?: GatewayReport;
   /** Open file descriptors and the process's limit on them (null: unknown). */
   files: number | null;
   fileLimit: number | null;
@@ -39,6 +56,8 @@ export type ToWorker =
   | { t: 'stop'; reason: 'stop' | 'reload'; drainMs: number }
   | { t: 'report'; req: number; connections: boolean }
   | { t: 'reopen-logs' }
+  /** A gateway group was scaled: its gateway and business processes learn the new counts. */
+  | { t: 'scale'; gateways: number; businesses: number }
   /** Liveness probe: a worker whose event loop is stuck never answers. */
   | { t: 'ping'; seq: number }
   /** Least connection count among the group's other workers, for the balancer. */

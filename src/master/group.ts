@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { OutputSink } from '../log/output.js';
-import type { ToMaster, ToWorker, WorkerInit, WorkerReport } from '../ipc/messages.js';
+import type { GatewayPart, ToMaster, ToWorker, WorkerInit, WorkerReport } from '../ipc/messages.js';
 import { LoomError, errorMessage } from '../core/errors.js';
 import { readTlsMaterial } from '../config/tls.js';
 import type { BoundHandle } from './listeners.js';
@@ -35,7 +35,7 @@ export const UNRESPONSIVE_MS = 5000;
 export interface GroupEnv {
   log: Logger;
   output: OutputSink;
-  init: Omit<WorkerInit, 'group' | 'workerId' | 'tls'>;
+  init: Omit<WorkerInit, 'group' | 'workerId' | 'tls' | 'gateway'>;
   /** False once the daemon is stopping: dead workers are not replaced. */
   keepAlive(): boolean;
   /** Milliseconds a process may leave pings unanswered before it is killed and restarted; 0: never. */
@@ -58,7 +58,7 @@ export class WorkerGroup {
   private readonly pending = new Map<number, (r: WorkerReport) => void>();
   private handleClosed = false;
 
-  constructor(public config: GroupConfig, public handle: BoundHandle | null, private readonly env: GroupEnv) {
+  constructor(public config: GroupConfig, public handle: BoundHandle | null, private readonly env: GroupEnv, private gateway: GatewayPart | null = null) {
     this.slots = new Array<WorkerProcess | null>(config.count).fill(null);
   }
 
@@ -153,7 +153,7 @@ export class WorkerGroup {
       settle.reject(fatal ?? new LoomError('LOOM_ERR_WORKER_START', `[${this.name}] worker #${id} exited with ${signal ?? code} before it was ready`));
       this.exited(wp, code, signal);
     });
-    const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id, tls };
+    const init: WorkerInit = { ...this.env.init, group: this.config, workerId: id, tls, gateway: this.gateway };
     this.send(wp, init, this.handle ?? undefined);
     return wp;
   }
@@ -305,6 +305,17 @@ export class WorkerGroup {
 
   broadcast(msg: ToWorker): void {
     for (const wp of this.all()) this.send(wp, msg);
+  }
+
+  /**
+   * A gateway group's counts as config.ini now gives them: new processes get them, running
+   * ones are told (gateways route over the business processes, which link to every gateway).
+   */
+  rescale(part: GatewayPart | null): void {
+    const old = this.gateway;
+    this.gateway = part;
+    if (!old || !part || (old.gateways === part.gateways && old.businesses === part.businesses)) return;
+    this.broadcast({ t: 'scale', gateways: part.gateways, businesses: part.businesses });
   }
 
   /** Closes the master's copy of the listening socket (workers keep theirs until they stop). */

@@ -1,10 +1,14 @@
 // The master: binds every listener, starts and supervises the worker groups, answers the
 // control socket, and turns signals into stop, reload and log reopening.
+import { chmodSync, chownSync } from 'node:fs';
 import { formatAddress, type ListenSpec } from '../config/listen.js';
 import { loadConfig } from '../config/load.js';
 import { findProtocolFile } from '../core/protocol-loader.js';
 import { formatProblem, type GroupConfig, type LoomConfig } from '../config/types.js';
 import { LoomError, errorMessage } from '../core/errors.js';
+import { busDirPath } from '../config/paths.js';
+import { mkdirp } from '../util/mkdirp.js';
+import { partsOf } from './parts.js';
 import { Logger, openFailure } from '../log/logger.js';
 import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
@@ -62,10 +66,11 @@ export class Master {
 
     const handles: BoundHandle[] = [];
     try {
-      for (const g of config.groups) {
-        const handle = g.listen ? await bindListener(g.listen) : null;
+      if (config.groups.some((g) => g.model === 'gateway')) this.makeBusDir();
+      for (const part of config.groups.flatMap((g) => partsOf(g, this.busDir))) {
+        const handle = part.config.listen ? await bindListener(part.config.listen) : null;
         if (handle) handles.push(handle);
-        this.groups.push(new WorkerGroup(g, handle, this.groupEnv()));
+        this.groups.push(new WorkerGroup(part.config, handle, this.groupEnv(), part.gateway));
       }
       writePid(config.pidFile);
     } catch (err) {
@@ -96,9 +101,11 @@ export class Master {
     try {
       this.watcher = await watchHandlers(this.config.handlersDir, this.log, (files) => {
         const only = new Set(this.groups.filter((g) => this.usesAny(g.config, files)).map((g) => g.name));
-        // A file no group names directly (a shared module) may be required by any handler.
+        // A file no group names directly (a shared module) may be required by any handler:
+        // every group with a handler reloads (never gateways: they run no user code).
         const unowned = [...files].some((f) => !this.groups.some((g) => this.usesAny(g.config, new Set([f]))));
-        void this.reload(`change of ${[...files].join(', ')}`, unowned ? null : only);
+        if (unowned) for (const g of this.groups) if (g.config.handler) only.add(g.name);
+        void this.reload(`change of ${[...files].join(', ')}`, only);
       });
     } catch (err) {
       this.log.warn(`cannot watch ${this.config.handlersDir}: ${(err as Error).message}; hot reload is off`);
@@ -149,7 +156,9 @@ export class Master {
       this.log.error(msg);
     };
     const drainMs = config.reloadTimeout * 1000;
-    const wanted = new Map(config.groups.map((g) => [g.name, g]));
+    if (config.groups.some((g) => g.model === 'gateway')) this.makeBusDir();
+    const parts = config.groups.flatMap((g) => partsOf(g, this.busDir));
+    const wanted = new Map(parts.map((p) => [p.config.name, p]));
     for (const g of [...this.groups]) {
       if (wanted.has(g.name)) continue;
       this.groups.splice(this.groups.indexOf(g), 1);
@@ -157,11 +166,11 @@ export class Master {
       void g.stop(config.stopTimeout * 1000);
       lines.push(`[${g.name}] removed`);
     }
-    for (const cfg of config.groups) {
+    for (const { config: cfg, gateway } of parts) {
       const group = this.groups.find((g) => g.name === cfg.name);
       if (!group) {
         try {
-          const created = new WorkerGroup(cfg, cfg.listen ? await bindListener(cfg.listen) : null, this.groupEnv());
+          const created = new WorkerGroup(cfg, cfg.listen ? await bindListener(cfg.listen) : null, this.groupEnv(), gateway);
           this.groups.push(created);
           await created.startAll();
           lines.push(`[${cfg.name}] added`);
@@ -172,8 +181,11 @@ export class Master {
         }
         continue;
       }
+      group.rescale(gateway);
       if (only && !only.has(cfg.name) && sameGroup(group.config, cfg)) continue;
       if (!cfg.reloadable && sameGroup(group.config, cfg)) continue;
+      // Gateways hold the clients: only a change of their own settings restarts them.
+      if (gateway?.role === 'gateway' && sameGroup(group.config, cfg)) continue;
       try {
         const moved = !sameListen(group.config.listen, cfg.listen);
         if (moved && !cfg.reloadable) throw new Error('listen changed but reloadable = false; restart loom to move it');
@@ -184,9 +196,26 @@ export class Master {
         fail(cfg.name, err);
       }
     }
-    this.config = { ...config, groups: this.groups.map((g) => g.config) };
+    this.config = config;
     this.log.info(`reload ${ok ? 'done' : 'finished with errors'}`);
     return { ok, lines };
+  }
+
+  /** The local bus's directory: only the workers' user may enter it. */
+  private get busDir(): string {
+    return busDirPath(this.config.pidFile);
+  }
+
+  private makeBusDir(): void {
+    const dir = this.busDir;
+    try {
+      mkdirp(dir);
+      chmodSync(dir, 0o700);
+      const { user } = this.config;
+      if (user) chownSync(dir, user.uid, user.gid);
+    } catch (err) {
+      throw new LoomError('LOOM_ERR_BUS', `cannot make the bus directory ${dir} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); set pid_file in [loom] to a writable directory`);
+    }
   }
 
   private groupEnv() {

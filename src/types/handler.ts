@@ -28,6 +28,50 @@ export interface Worker {
    * callbacks first. A bad URL or an unknown protocol throws (LOOM_ERR_CONNECT_URL).
    */
   connect(url: string, opts?: ConnectOptions): AsyncConnection;
+  /** In a business process of a gateway group (model = gateway): the gateway API. */
+  readonly gateway?: GatewayApi;
+}
+
+type Id = string;
+
+/**
+ * The gateway API (model = gateway), argument order as Workerman's GatewayWorker. A message is
+ * a string (a text frame, a line), a Buffer (binary) or any other JSON value (sent as its JSON
+ * text). Sends return false when no gateway holds the client; questions return Promises.
+ */
+export interface GatewayApi {
+  sendToClient(clientId: Id, message: unknown): boolean;
+  sendToAll(message: unknown, onlyClientIds?: Id[] | null, excludeClientIds?: Id[] | null): boolean;
+  sendToUid(uid: Id | Id[], message: unknown): boolean;
+  sendToGroup(group: Id | Id[], message: unknown, excludeClientIds?: Id[] | null): boolean;
+  closeClient(clientId: Id, message?: unknown): boolean;
+  isOnline(clientId: Id): Promise<boolean>;
+  isUidOnline(uid: Id): Promise<boolean>;
+  bindUid(clientId: Id, uid: Id): boolean;
+  unbindUid(clientId: Id, uid: Id): boolean;
+  joinGroup(clientId: Id, group: Id): boolean;
+  leaveGroup(clientId: Id, group: Id): boolean;
+  ungroup(group: Id): boolean;
+  getAllClientCount(): Promise<number>;
+  getClientCountByGroup(group: Id): Promise<number>;
+  getClientIdsByGroup(group: Id): Promise<string[]>;
+  getUidsByGroup(group: Id): Promise<string[]>;
+  getClientIdsByUid(uid: Id): Promise<string[]>;
+  setSession(clientId: Id, session: Record<string, unknown>): boolean;
+  updateSession(clientId: Id, partial: Record<string, unknown>): boolean;
+  getSession(clientId: Id): Promise<Record<string, unknown> | null>;
+}
+
+/** A client of a gateway group, as the business handler's callbacks get it. */
+export interface GatewayClient {
+  readonly id: string;
+  /** Changes made during a callback are stored on the gateway when it returns (or settles). */
+  session: Record<string, unknown>;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly gateway: GatewayApi;
+  /** gateway.sendToClient(client.id, message). */
+  send(message: unknown): boolean;
 }
 
 export interface ConnectOptions {

@@ -21,6 +21,11 @@ import { WorkerClients } from './clients.js';
 import { listenStream, listenUdp, type RawHandle } from './listen.js';
 import { fileLimit, openFiles, watchFileDescriptors } from './fd-watch.js';
 import { gracefulStop } from './stop.js';
+import { LocalBus } from '../bus/local.js';
+import { BUILTIN_PROTOCOLS } from '../config/listen.js';
+import { Business } from '../gateway/business.js';
+import { Gateway } from '../gateway/gateway.js';
+import { listenPush } from './push-listener.js';
 import { attachUdp } from './udp.js';
 
 type Send = (m: ToMaster) => void;
@@ -68,13 +73,35 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
     }
   }
 
+  // A gateway runs Loom's own handler; a business process reaches its gateways over the bus.
+  let gateway: Gateway | null = null;
+  let business: Business | null = null;
+  if (init.gateway) {
+    const part = init.gateway;
+    const bus = new LocalBus(part.busDir);
+    if (part.role === 'gateway') {
+      gateway = new Gateway({
+        group: part.section, index: init.workerId, businessCount: part.businesses,
+        pingInterval: group.pingInterval, pingNotResponseLimit: group.pingNotResponseLimit, pingData: group.pingData,
+        verdictTimeout: group.headerTimeout, customProtocol: !(BUILTIN_PROTOCOLS as readonly string[]).includes(group.listen?.protocol ?? 'tcp'),
+        endpoint: bus.gateway(part.section, init.workerId), stats, log,
+      });
+      handler = gateway.handler();
+      await gateway.start();
+    } else {
+      business = new Business({ group: part.section, slot: init.workerId, gatewayCount: part.gateways, endpoint: bus.business(part.section), handler, guard, stats, log });
+      await business.start();
+    }
+  }
+
   let nextId = 1;
   const nextConnectionId = () => nextId++;
   const connections = new Map<number, Connection>();
   const timers = new WorkerTimers(guard);
   const worker: Worker = {
-    id: init.workerId, name: group.name, count: group.count, pid: process.pid, connections, timers,
+    id: init.workerId, name: init.gateway?.section ?? group.name, count: group.count, pid: process.pid, connections, timers,
     connect: (url, opts) => clients.connect(url, opts),
+    ...(business ? { gateway: business.api } : {}),
   };
   const clients = new WorkerClients({ guard, stats, log, handlersDir: init.handlersDir, worker, nextConnectionId });
   const ctx = new ListenerContext({
@@ -97,7 +124,9 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
   let server: Server | null = null;
   let balancer: Balancer | null = null;
   let udp: UdpSocket | null = null;
-  if (group.listen && handle) {
+  if (business && group.listen && handle) {
+    server = await listenPush(handle, group, business.api, log);
+  } else if (group.listen && handle) {
     if (group.listen.transport === 'udp') {
       udp = await listenUdp(handle, group);
       attachUdp(udp, ctx);
@@ -114,6 +143,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
       watchFileDescriptors(group.listen.url, stats, log);
     }
   }
+  business?.serve();
   send({ t: 'ready' });
   let lastTotal = 0;
   setInterval(() => {
@@ -128,6 +158,8 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
     void gracefulStop({
       reason, drainMs, handler, worker, guard, timers, connections, clients, log,
       closeListeners: () => { server?.close(); udp?.close(); },
+      leave: business ? () => business!.leave() : undefined,
+      finish: () => { business?.close(); gateway?.stop(); },
     }).then(() => {
       ctx.badPackets.flush();
       process.exit(0);
@@ -150,12 +182,17 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         return send({ t: 'report', req: msg.req, report: {
           stats: { ...stats },
           handlerVersion,
+          ...(gateway ? { gateway: gateway.report() } : {}),
           files: openFiles(),
           fileLimit: fileLimit(),
           timers: timers.count,
           state: stopping ? 'stopping' : 'running',
-          connections: msg.connections ? describeConnections(connections, clients) : undefined,
+          connections: msg.connections ? describeConnections(connections, clients, gateway) : undefined,
         } });
+      case 'scale':
+        gateway?.setBusinessCount(msg.businesses);
+        business?.setGatewayCount(msg.gateways);
+        return;
       case 'balance':
         return balancer?.update(msg.minSibling, msg.siblings);
       case 'reopen-logs':
@@ -173,12 +210,12 @@ function versionOf(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 8);
 }
 
-function describeConnections(connections: Map<number, Connection>, clients: WorkerClients): ConnectionInfo[] {
+function describeConnections(connections: Map<number, Connection>, clients: WorkerClients, gateway: Gateway | null): ConnectionInfo[] {
   const now = Date.now();
   const out: ConnectionInfo[] = [];
   for (const c of connections.values()) {
     const row = (c as Partial<{ describe(now: number): ConnectionInfo | null }>).describe?.(now);
-    if (row) out.push(row);
+    if (row) out.push(gateway ? gateway.describe(c, row) : row);
   }
   return out.concat(clients.describe(now));
 }

@@ -35,6 +35,10 @@ export interface StopParts {
   connections: Map<number, Connection>;
   clients: WorkerClients;
   log: Logger;
+  /** A business process: leave the gateways first (they hold its events for its successor). */
+  leave?: () => Promise<void>;
+  /** Last: whatever else the process holds open (its bus links). */
+  finish?: () => void;
 }
 
 export async function gracefulStop(p: StopParts): Promise<void> {
@@ -42,6 +46,7 @@ export async function gracefulStop(p: StopParts): Promise<void> {
   p.closeListeners();
   // A client waiting to retry would keep waitForQuiet() busy until stop_timeout kills us.
   clients.retire();
+  await p.leave?.();
   if (p.reason === 'reload') {
     guard.call('onWorkerReload', handler.onWorkerReload, handler, worker);
     await guard.idle();
@@ -59,5 +64,6 @@ export async function gracefulStop(p: StopParts): Promise<void> {
   for (const c of connections.values()) c.close();
   clients.closeAll();
   while (connections.size > 0 || clients.open) await sleep(10);
+  p.finish?.();
   p.log.info(p.reason === 'reload' ? 'drained after reload' : 'stopped');
 }

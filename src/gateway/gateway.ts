@@ -1,0 +1,386 @@
+// A gateway process: it holds the clients of a gateway group's listener and runs no user code.
+// Each client gets an id unique across gateways, restarts and machines; its uid, groups and
+// session live here. Every decoded message goes to the client's business process over the bus;
+// the business processes' commands (sends, bindings, sessions) and questions come back the same
+// way. Heartbeats are the gateway's too.
+import { randomBytes } from 'node:crypto';
+import type { BusLink, GatewayEndpoint } from '../bus/bus.js';
+import type { Frame } from '../bus/frame.js';
+import type { ConnectionInfo } from '../core/connection.js';
+import type { WorkerStats } from '../core/stats.js';
+import type { Logger } from '../log/logger.js';
+import type { Connection, Handler } from '../types/handler.js';
+import {
+  KEY_LENGTH, Op, decodeMessage, gatewayKeyOf,
+  type AckHead, type CloseClientHead, type GroupHead, type HelloBusinessHead, type Kind, type QueryHead,
+  type SendAllHead, type SendGroupHead, type SendHead, type SendUidHead, type SessionHead, type UidHead, type UngroupHead, type VerdictHead,
+} from './protocol.js';
+import { BusinessLink, BusinessRouter, type RouterStats } from './router.js';
+
+export interface GatewaySettings {
+  /** The group (config.ini section). */
+  group: string;
+  index: number;
+  businessCount: number;
+  pingInterval: number;
+  pingNotResponseLimit: number;
+  pingData: string;
+  /** Seconds a WebSocket handshake waits for onWebSocketConnect's verdict. */
+  verdictTimeout: number;
+  /** The listener's protocol is a custom module: JSON values go to its encode() as values. */
+  customProtocol: boolean;
+  endpoint: GatewayEndpoint;
+  stats: WorkerStats;
+  log: Logger;
+}
+
+interface Client {
+  id: string;
+  conn: Connection;
+  uid: string | null;
+  groups: Set<string> | null;
+  /** JSON text of the session (null: none). */
+  session: string | null;
+  /** Heartbeat: whether anything arrived since the last beat, and how many beats in a row nothing did. */
+  heard: boolean;
+  missed: number;
+  /** onConnect went out (a WebSocket client exists from its handshake on, before that). */
+  connected: boolean;
+}
+
+/** Figures for `status`. */
+export interface GatewayReport extends RouterStats {
+  clients: number;
+  uids: number;
+  groups: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+export class Gateway {
+  /** The prefix of this process's client ids. */
+  readonly key = randomBytes(KEY_LENGTH / 2).toString('hex');
+  private counter = 0;
+  private readonly clients = new Map<string, Client>();
+  private readonly byConn = new Map<Connection, Client>();
+  private readonly uids = new Map<string, Set<string>>();
+  private readonly groups = new Map<string, Set<string>>();
+  private readonly router: BusinessRouter;
+  private readonly links = new Set<BusinessLink>();
+  /** Handshakes waiting for onWebSocketConnect's verdict, by client id. */
+  private readonly verdicts = new Map<string, (ok: boolean) => void>();
+  private messagesIn = 0;
+  private messagesOut = 0;
+
+  constructor(private readonly s: GatewaySettings) {
+    this.router = new BusinessRouter(s.businessCount, s.log);
+    if (s.pingInterval > 0) setInterval(() => this.heartbeat(), s.pingInterval * 1000).unref();
+  }
+
+  async start(): Promise<void> {
+    await this.s.endpoint.listen((link) => this.linked(link));
+  }
+
+  /** business_count changed: clients spread over that many business processes. */
+  setBusinessCount(n: number): void {
+    this.router.resize(n);
+  }
+
+  /** The handler of the group's listener: Loom's own code, never the user's. */
+  handler(): Handler {
+    return {
+      onWebSocketConnect: (conn, request) => this.webSocketConnect(conn, request as WebSocketRequest),
+      onConnect: (conn) => this.connected(conn),
+      onMessage: (conn, message) => this.message(conn, message),
+      onClose: (conn) => this.closed(conn),
+    };
+  }
+
+  report(): GatewayReport {
+    return {
+      clients: this.clients.size, uids: this.uids.size, groups: this.groups.size,
+      messagesIn: this.messagesIn, messagesOut: this.messagesOut, ...this.router.stats(),
+    };
+  }
+
+  /** `loom connections` rows: the client id, uid and groups beside the connection's own. */
+  describe(conn: Connection, row: ConnectionInfo): ConnectionInfo {
+    const client = this.byConn.get(conn);
+    return client ? { ...row, clientId: client.id, uid: client.uid, groups: client.groups ? [...client.groups] : [] } : row;
+  }
+
+  /** A graceful stop: business processes are told nothing more; the bus endpoint closes. */
+  stop(): void {
+    this.s.endpoint.close();
+  }
+
+  // --- clients ---
+
+  private newClient(conn: Connection): Client {
+    const id = this.key + (this.counter++).toString(36);
+    const client: Client = { id, conn, uid: null, groups: null, session: null, heard: true, missed: 0, connected: false };
+    this.clients.set(id, client);
+    this.byConn.set(conn, client);
+    return client;
+  }
+
+  private webSocketConnect(conn: Connection, request: WebSocketRequest): unknown {
+    const client = this.newClient(conn);
+    // A handshake that never completes (refused, or the peer gone meanwhile) has no onClose.
+    (conn as { socket?: { once(event: 'close', fn: () => void): void } }).socket?.once('close', () => {
+      if (!client.connected) this.forget(client);
+    });
+    if (!this.router.asksWebSocketConnect) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { this.verdicts.delete(client.id); resolve(false); }, this.s.verdictTimeout * 1000);
+      this.verdicts.set(client.id, (ok) => { clearTimeout(timer); this.verdicts.delete(client.id); resolve(ok); });
+      this.router.route(client.id, Op.WebSocketConnect, {
+        c: client.id, ra: conn.remoteAddress, rp: conn.remotePort,
+        req: { url: request.url, path: request.path, query: request.query, headers: request.headers },
+      });
+    }).then((ok) => {
+      if (!ok) this.forget(client);
+      return ok;
+    });
+  }
+
+  private connected(conn: Connection): void {
+    const client = this.byConn.get(conn) ?? this.newClient(conn);
+    client.connected = true;
+    this.router.route(client.id, Op.Connect, { c: client.id, ra: conn.remoteAddress, rp: conn.remotePort });
+  }
+
+  private message(conn: Connection, message: unknown): void {
+    const client = this.byConn.get(conn);
+    if (!client) return;
+    client.heard = true;
+    this.messagesIn++;
+    let k: Kind;
+    let body: Buffer | string;
+    if (typeof message === 'string') { k = 't'; body = message; }
+    else if (Buffer.isBuffer(message)) { k = 'b'; body = message; }
+    else { k = 'j'; body = JSON.stringify(message ?? null); }
+    const head: { c: string; k: Kind; s?: string } = { c: client.id, k };
+    if (client.session !== null) head.s = client.session;
+    this.router.route(client.id, Op.Message, head, body);
+  }
+
+  private closed(conn: Connection): void {
+    const client = this.byConn.get(conn);
+    if (!client) return;
+    const head: { c: string; s?: string } = { c: client.id };
+    if (client.session !== null) head.s = client.session;
+    this.forget(client);
+    this.router.route(client.id, Op.Close, head);
+  }
+
+  private forget(client: Client): void {
+    this.clients.delete(client.id);
+    this.byConn.delete(client.conn);
+    if (client.uid !== null) this.unbind(client, client.uid);
+    if (client.groups) for (const g of [...client.groups]) this.leave(client, g);
+  }
+
+  private heartbeat(): void {
+    const limit = this.s.pingNotResponseLimit;
+    for (const client of [...this.clients.values()]) {
+      if (client.heard) client.missed = 0;
+      else client.missed++;
+      client.heard = false;
+      if (limit > 0 && client.missed >= limit) {
+        client.conn.close();
+        continue;
+      }
+      if (this.s.pingData) client.conn.send(this.s.pingData);
+    }
+  }
+
+  // --- business processes ---
+
+  private linked(link: BusLink): void {
+    link.send(Op.HelloGateway, { key: this.key, index: this.s.index });
+    let bl: BusinessLink | null = null;
+    link.onFrame = (f) => {
+      if (f.op === Op.HelloBusiness) {
+        bl = new BusinessLink(link, f.head as HelloBusinessHead);
+        this.links.add(bl);
+        this.router.attach(bl);
+        return;
+      }
+      if (!bl) return; // nothing before the hello
+      this.command(bl, f);
+    };
+    link.onClose = () => {
+      if (!bl) return;
+      this.links.delete(bl);
+      this.router.closed(bl);
+    };
+  }
+
+  private command(bl: BusinessLink, f: Frame): void {
+    switch (f.op) {
+      case Op.Ack:
+        return this.router.acked(bl, (f.head as AckHead).seq);
+      case Op.Bye:
+        this.router.leaving(bl);
+        return bl.link.send(Op.ByeOk, null);
+      case Op.Send: {
+        const h = f.head as SendHead;
+        const payload = this.payload(h.k, f.body);
+        for (const id of h.to) this.deliver(this.clients.get(id), payload);
+        return;
+      }
+      case Op.SendAll: {
+        const h = f.head as SendAllHead;
+        const payload = this.payload(h.k, f.body);
+        const exclude = h.exclude ? new Set(h.exclude) : null;
+        for (const client of this.clients.values()) if (!exclude?.has(client.id)) this.deliver(client, payload);
+        return;
+      }
+      case Op.SendUid: {
+        const h = f.head as SendUidHead;
+        const payload = this.payload(h.k, f.body);
+        for (const uid of h.uids) for (const id of this.uids.get(uid) ?? []) this.deliver(this.clients.get(id), payload);
+        return;
+      }
+      case Op.SendGroup: {
+        const h = f.head as SendGroupHead;
+        const payload = this.payload(h.k, f.body);
+        const exclude = h.exclude ? new Set(h.exclude) : null;
+        const sent = new Set<string>();
+        for (const group of h.groups) {
+          for (const id of this.groups.get(group) ?? []) {
+            if (exclude?.has(id) || sent.has(id)) continue;
+            sent.add(id);
+            this.deliver(this.clients.get(id), payload);
+          }
+        }
+        return;
+      }
+      case Op.CloseClient: {
+        const h = f.head as CloseClientHead;
+        const client = this.clients.get(h.c);
+        if (!client) return;
+        if (h.k !== undefined) client.conn.close(this.payload(h.k, f.body));
+        else client.conn.close();
+        return;
+      }
+      case Op.BindUid: {
+        const h = f.head as UidHead;
+        const client = this.clients.get(h.c);
+        if (!client) return;
+        if (client.uid !== null) this.unbind(client, client.uid);
+        client.uid = h.uid;
+        let set = this.uids.get(h.uid);
+        if (!set) this.uids.set(h.uid, (set = new Set()));
+        set.add(client.id);
+        return;
+      }
+      case Op.UnbindUid: {
+        const h = f.head as UidHead;
+        const client = this.clients.get(h.c);
+        if (client && client.uid === h.uid) this.unbind(client, h.uid);
+        return;
+      }
+      case Op.JoinGroup: {
+        const h = f.head as GroupHead;
+        const client = this.clients.get(h.c);
+        if (!client) return;
+        (client.groups ??= new Set()).add(h.group);
+        let set = this.groups.get(h.group);
+        if (!set) this.groups.set(h.group, (set = new Set()));
+        set.add(client.id);
+        return;
+      }
+      case Op.LeaveGroup: {
+        const h = f.head as GroupHead;
+        const client = this.clients.get(h.c);
+        if (client) this.leave(client, h.group);
+        return;
+      }
+      case Op.Ungroup: {
+        const group = (f.head as UngroupHead).group;
+        for (const id of this.groups.get(group) ?? []) this.clients.get(id)?.groups?.delete(group);
+        this.groups.delete(group);
+        return;
+      }
+      case Op.Session: {
+        const h = f.head as SessionHead;
+        const client = this.clients.get(h.c);
+        if (!client) return;
+        if (!h.merge || h.s === null || client.session === null) client.session = h.s;
+        else client.session = JSON.stringify({ ...(JSON.parse(client.session) as object), ...(JSON.parse(h.s) as object) });
+        return;
+      }
+      case Op.Query: {
+        const h = f.head as QueryHead;
+        return bl.link.send(Op.Reply, { id: h.id, r: this.answer(h) });
+      }
+      case Op.Verdict: {
+        const h = f.head as VerdictHead;
+        this.verdicts.get(h.c)?.(h.ok);
+        return;
+      }
+    }
+  }
+
+  private answer(h: QueryHead): unknown {
+    const [a] = h.a;
+    switch (h.q) {
+      case 'isOnline': return this.clients.has(a);
+      case 'isUidOnline': return this.uids.has(a);
+      case 'count': return this.clients.size;
+      case 'groupCount': return this.groups.get(a)?.size ?? 0;
+      case 'groupIds': return [...(this.groups.get(a) ?? [])];
+      case 'groupUids': {
+        const uids = new Set<string>();
+        for (const id of this.groups.get(a) ?? []) {
+          const uid = this.clients.get(id)?.uid;
+          if (uid) uids.add(uid);
+        }
+        return [...uids];
+      }
+      case 'uidIds': return [...(this.uids.get(a) ?? [])];
+      case 'session': {
+        if (gatewayKeyOf(a) !== this.key) return null;
+        const client = this.clients.get(a);
+        return client ? (client.session ?? '{}') : null;
+      }
+    }
+  }
+
+  /** What goes to a client's connection for a message of kind k. */
+  private payload(k: Kind, body: Buffer): unknown {
+    // JSON values go out as their JSON text, except to a custom protocol, whose encode()
+    // decides how a value is written.
+    if (k === 'j' && !this.s.customProtocol) return body.toString('utf8');
+    return decodeMessage(k, body);
+  }
+
+  private deliver(client: Client | undefined, payload: unknown): void {
+    if (!client) return;
+    this.messagesOut++;
+    client.conn.send(payload);
+  }
+
+  private unbind(client: Client, uid: string): void {
+    client.uid = null;
+    const set = this.uids.get(uid);
+    set?.delete(client.id);
+    if (set?.size === 0) this.uids.delete(uid);
+  }
+
+  private leave(client: Client, group: string): void {
+    client.groups?.delete(group);
+    const set = this.groups.get(group);
+    set?.delete(client.id);
+    if (set?.size === 0) this.groups.delete(group);
+  }
+}
+
+interface WebSocketRequest {
+  url: string;
+  path: string;
+  query: Record<string, string | string[]>;
+  headers: Record<string, string | string[] | undefined>;
+}

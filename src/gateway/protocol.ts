@@ -1,0 +1,90 @@
+// What gateways and business processes say to each other over the bus: the operations, their
+// heads, and how a client message travels as a frame body. Shared by both sides.
+
+/** Operations, one byte each. */
+export const Op = {
+  // gateway -> business
+  HelloGateway: 1,
+  Connect: 2,
+  Message: 3,
+  Close: 4,
+  WebSocketConnect: 5,
+  Reply: 6,
+  ByeOk: 7,
+  // business -> gateway
+  HelloBusiness: 20,
+  Ack: 21,
+  Send: 22,
+  SendAll: 23,
+  SendUid: 24,
+  SendGroup: 25,
+  CloseClient: 26,
+  BindUid: 27,
+  UnbindUid: 28,
+  JoinGroup: 29,
+  LeaveGroup: 30,
+  Ungroup: 31,
+  Session: 32,
+  Query: 33,
+  Verdict: 34,
+  Bye: 35,
+} as const;
+
+/** How a message body is to be read: text (a string), binary (a Buffer), or JSON text of any other value. */
+export type Kind = 't' | 'b' | 'j';
+
+/** A message as a frame body and its kind. */
+export function encodeMessage(message: unknown): { k: Kind; body: Buffer | string } {
+  if (typeof message === 'string') return { k: 't', body: message };
+  if (Buffer.isBuffer(message)) return { k: 'b', body: message };
+  if (message instanceof Uint8Array) return { k: 'b', body: Buffer.from(message.buffer, message.byteOffset, message.byteLength) };
+  return { k: 'j', body: JSON.stringify(message ?? null) };
+}
+
+/** A frame body back to the message it carried. */
+export function decodeMessage(k: Kind | undefined, body: Buffer): unknown {
+  if (k === 'b') return body;
+  const text = body.toString('utf8');
+  return k === 'j' ? JSON.parse(text) as unknown : text;
+}
+
+// Heads of the gateway -> business events.
+export interface HelloGatewayHead { key: string; index: number }
+export interface EventHead {
+  /** Client id. */
+  c: string;
+  /** The link's event number, acknowledged once the handler was called. */
+  seq: number;
+  /** The client's session as JSON text, when it has one. */
+  s?: string;
+  k?: Kind;
+}
+export interface ConnectHead extends EventHead { ra: string; rp: number }
+export interface WebSocketConnectHead extends ConnectHead {
+  req: { url: string; path: string; query: Record<string, string | string[]>; headers: Record<string, string | string[] | undefined> };
+}
+export interface ReplyHead { id: number; r: unknown }
+
+// Heads of the business -> gateway commands.
+export interface HelloBusinessHead { slot: number; pid: number; wsc: boolean }
+export interface AckHead { seq: number }
+export interface SendHead { to: string[]; k: Kind }
+export interface SendAllHead { k: Kind; exclude?: string[] }
+export interface SendUidHead { uids: string[]; k: Kind }
+export interface SendGroupHead { groups: string[]; k: Kind; exclude?: string[] }
+export interface CloseClientHead { c: string; k?: Kind }
+export interface UidHead { c: string; uid: string }
+export interface GroupHead { c: string; group: string }
+export interface UngroupHead { group: string }
+export interface SessionHead { c: string; s: string | null; merge: boolean }
+export interface QueryHead { id: number; q: QueryName; a: string[] }
+export interface VerdictHead { c: string; ok: boolean }
+
+/** What a business process may ask a gateway. */
+export type QueryName = 'isOnline' | 'isUidOnline' | 'count' | 'groupCount' | 'groupIds' | 'groupUids' | 'uidIds' | 'session';
+
+/** The routing key of a client id: its gateway (client ids are KEY + a counter). */
+export const KEY_LENGTH = 10;
+export function gatewayKeyOf(clientId: string): string {
+  return clientId.slice(0, KEY_LENGTH);
+}
