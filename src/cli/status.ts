@@ -40,8 +40,9 @@ export async function connections(config: LoomConfig, json: boolean): Promise<vo
     return;
   }
   process.stdout.write(table(
-    ['group', 'worker', 'pid', 'id', 'dir', 'protocol', 'local', 'remote', 'bytes_in', 'bytes_out', 'send_q', 'age_s'],
-    rows.map((r) => [r.group, r.workerId, r.pid, r.id, r.direction, r.protocol, r.local, r.remote, r.bytesIn, r.bytesOut, r.sendQueue, r.ageSeconds]),
+    ['group', 'worker', 'pid', 'id', 'dir', 'protocol', 'local', 'remote', 'bytes_in', 'bytes_out', 'send_q', 'age_s', 'client', 'uid', 'groups'],
+    rows.map((r) => [r.group, r.workerId, r.pid, r.id, r.direction, r.protocol, r.local, r.remote, r.bytesIn, r.bytesOut, r.sendQueue, r.ageSeconds,
+      r.clientId ?? '-', r.uid ?? '-', r.groups?.join(',') || '-']),
   ) + `\n${rows.length} connection(s)\n`);
 }
 
@@ -57,6 +58,10 @@ function formatStatus(s: Status): string {
       g.handlerVersions.length > 1 ? `MIXED ${g.handlerVersions.join(' ')}` : g.handlerVersions[0] ?? '-',
     ])),
     ...s.groups.filter((g) => g.lastReloadError).map((g) => `[${g.name}] last reload failed: ${g.lastReloadError}`),
+    ...s.groups.filter((g) => g.gateway).map((g) => {
+      const r = g.gateway!;
+      return `[${g.name}] ${r.clients} client(s), ${r.uids} uid(s), ${r.groups} group(s); messages in ${r.messagesInPerSecond}/s, out ${r.messagesOutPerSecond}/s; business queue ${r.held + r.inFlight} (held ${r.held}, in flight ${r.inFlight}); lost ${r.lost}`;
+    }),
     ...s.groups.filter((g) => g.handlerVersions.length > 1).map((g) =>
       `[${g.name}] processes run ${g.handlerVersions.length} different handler versions (a reload stopped part-way): fix the handler and save it again, or run loom reload`),
     '',

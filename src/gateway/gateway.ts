@@ -53,8 +53,9 @@ export interface GatewayReport extends RouterStats {
   clients: number;
   uids: number;
   groups: number;
-  messagesIn: number;
-  messagesOut: number;
+  /** Messages from clients, and to clients, in the last whole second. */
+  messagesInPerSecond: number;
+  messagesOutPerSecond: number;
 }
 
 export class Gateway {
@@ -71,10 +72,18 @@ export class Gateway {
   private readonly verdicts = new Map<string, (ok: boolean) => void>();
   private messagesIn = 0;
   private messagesOut = 0;
+  private rates = { in: 0, out: 0, lastIn: 0, lastOut: 0 };
 
   constructor(private readonly s: GatewaySettings) {
     this.router = new BusinessRouter(s.businessCount, s.log);
     if (s.pingInterval > 0) setInterval(() => this.heartbeat(), s.pingInterval * 1000).unref();
+    setInterval(() => {
+      const r = this.rates;
+      r.in = this.messagesIn - r.lastIn;
+      r.out = this.messagesOut - r.lastOut;
+      r.lastIn = this.messagesIn;
+      r.lastOut = this.messagesOut;
+    }, 1000).unref();
   }
 
   async start(): Promise<void> {
@@ -99,7 +108,7 @@ export class Gateway {
   report(): GatewayReport {
     return {
       clients: this.clients.size, uids: this.uids.size, groups: this.groups.size,
-      messagesIn: this.messagesIn, messagesOut: this.messagesOut, ...this.router.stats(),
+      messagesInPerSecond: this.rates.in, messagesOutPerSecond: this.rates.out, ...this.router.stats(),
     };
   }
 

@@ -3,6 +3,7 @@
 import { loadavg } from 'node:os';
 import pidusage from 'pidusage';
 import type { ConnectionInfo } from '../ipc/messages.js';
+import type { GatewayReport } from '../gateway/gateway.js';
 import { VERSION } from '../util/version.js';
 import type { Master } from './master.js';
 
@@ -28,6 +29,8 @@ export interface ProcessStatus {
   fileLimit: number | null;
   /** Short hash of the handler file the process loaded. */
   handlerVersion: string | null;
+  /** A gateway process: its clients, uids, groups, message rates and business queue. */
+  gateway?: GatewayReport;
   timers: number;
   /** starting, running, stopping, or unresponsive (pings unanswered: its event loop is blocked). */
   state: string;
@@ -44,6 +47,8 @@ export interface GroupStatus {
   lastReloadError: string | null;
   /** Handler versions its serving processes run: more than one after a hot reload that failed part-way. */
   handlerVersions: string[];
+  /** The gateway part of a gateway group: its processes' figures summed. */
+  gateway?: GatewayReport;
 }
 
 export interface Status {
@@ -62,12 +67,14 @@ export async function buildStatus(master: Master): Promise<Status> {
   const processes: ProcessStatus[] = [];
   const pids: number[] = [];
   const versions = new Map<string, Set<string>>();
+  const gatewaySums = new Map<string, GatewayReport>();
   for (const g of master.groups) {
     const reports = await g.reports(false);
     const live = new Set(g.live());
     const seen = new Set<string>();
     versions.set(g.name, seen);
     for (const [wp, r] of reports) if (live.has(wp) && r?.handlerVersion) seen.add(r.handlerVersion);
+    for (const r of reports.values()) if (r?.gateway) gatewaySums.set(g.name, addReports(gatewaySums.get(g.name), r.gateway));
     for (const [wp, r] of reports) {
       pids.push(wp.pid);
       processes.push({
@@ -89,6 +96,7 @@ export async function buildStatus(master: Master): Promise<Status> {
         files: r?.files ?? null,
         fileLimit: r?.fileLimit ?? null,
         handlerVersion: r?.handlerVersion ?? null,
+        ...(r?.gateway ? { gateway: r.gateway } : {}),
         timers: r?.timers ?? 0,
         state: wp.unresponsive ? 'unresponsive' : r?.state ?? wp.state,
         uptime: Math.round((Date.now() - wp.startedAt) / 1000),
@@ -120,6 +128,7 @@ export async function buildStatus(master: Master): Promise<Status> {
       reloads: g.reloads,
       lastReloadError: g.lastReloadError,
       handlerVersions: [...(versions.get(g.name) ?? [])].sort(),
+      ...(gatewaySums.has(g.name) ? { gateway: gatewaySums.get(g.name) } : {}),
     })),
     processCount: processes.length,
     processes,
@@ -136,4 +145,12 @@ export async function buildConnections(master: Master): Promise<ConnectionRow[]>
     }
   }
   return rows;
+}
+
+/** Two gateway processes' figures added up (a uid or group on both counts twice). */
+function addReports(a: GatewayReport | undefined, b: GatewayReport): GatewayReport {
+  if (!a) return { ...b };
+  const out = { ...a };
+  for (const k of Object.keys(b) as (keyof GatewayReport)[]) out[k] += b[k];
+  return out;
 }
