@@ -24,9 +24,15 @@ export interface GatewayEndpoint {
   close(): void;
 }
 
-/** A business process's end: a link to gateway `index`, made again whenever it breaks. */
+/**
+ * A business process's end: it finds the group's gateways by itself and links to each, a
+ * gateway that comes later (a restart, a reload, a scale-up) included.
+ */
 export interface BusinessEndpoint {
-  connect(index: number, onLink: (link: BusLink) => void): { stop(): void };
+  start(onLink: (link: BusLink) => void): void;
+  /** A hint that a gateway may have come: look now rather than at the next regular look. */
+  discover(): void;
+  stop(): void;
 }
 
 export interface Bus {

@@ -1,17 +1,19 @@
-// The local bus: each gateway process listens on a unix socket in a directory only the
-// workers' user may enter (<pid_file>.bus/, made by the master); business processes connect
-// to every gateway's socket, and again after a gateway restarts.
-import { unlinkSync } from 'node:fs';
+// The local bus: each gateway process listens on a unix socket of its own in a directory only
+// the workers' user may enter (<pid_file>.bus/, made by the master), GROUP.INDEX.PID.sock, so a
+// gateway and its successor (a reload) both have one; business processes link to every socket
+// of their group they find there: at start, when told a gateway came, and every second.
+import { readdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Bus, BusinessEndpoint, BusLink, GatewayEndpoint } from './bus.js';
 import { encodeFrame, FrameReader, type Frame } from './frame.js';
 
-/** How soon a business process tries a gateway again after its socket refused or broke. */
-const RETRY_MS = 100;
+/** How often a business process looks for gateways it has no link to. */
+const DISCOVER_MS = 1000;
 
-export function gatewaySocketPath(dir: string, group: string, index: number): string {
-  return join(dir, `${group}-${index}.sock`);
+/** A gateway process's socket ('.' is in no section name, so names never clash). */
+export function gatewaySocketPath(dir: string, group: string, index: number, pid: number): string {
+  return join(dir, `${group}.${index}.${pid}.sock`);
 }
 
 class LocalLink implements BusLink {
@@ -74,17 +76,17 @@ export class LocalBus implements Bus {
   constructor(private readonly dir: string) {}
 
   gateway(group: string, index: number): GatewayEndpoint {
-    const path = gatewaySocketPath(this.dir, group, index);
+    const path = gatewaySocketPath(this.dir, group, index, process.pid);
     let server: Server | null = null;
     return {
       listen: (onLink) => new Promise((resolve, reject) => {
-        // The socket of this gateway's predecessor (crashed, or replaced by a reload).
-        try { unlinkSync(path); } catch { /* none */ }
+        try { unlinkSync(path); } catch { /* none: a pid is not reused that soon, but be sure */ }
         const s = createServer((socket) => onLink(new LocalLink(socket)));
         server = s;
         s.once('error', reject);
         s.listen(path, () => { s.off('error', reject); resolve(); });
       }),
+      // Closing the server removes its socket file.
       close: () => {
         server?.close();
         server = null;
@@ -93,34 +95,44 @@ export class LocalBus implements Bus {
   }
 
   business(group: string): BusinessEndpoint {
+    const prefix = `${group}.`;
+    /** Socket files linked or being linked; a refused one (its gateway died) is not tried again. */
+    const known = new Set<string>();
+    let onLink: ((link: BusLink) => void) | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const sockets = new Set<Socket>();
+    const discover = () => {
+      if (!onLink) return;
+      let names: string[];
+      try {
+        names = readdirSync(this.dir);
+      } catch {
+        return;
+      }
+      for (const name of names) {
+        if (!name.startsWith(prefix) || !name.endsWith('.sock') || known.has(name)) continue;
+        known.add(name);
+        const socket = connect(join(this.dir, name));
+        sockets.add(socket);
+        socket.once('connect', () => onLink?.(new LocalLink(socket, () => {
+          sockets.delete(socket);
+          // That gateway is gone; its file too (the master removes it). A successor has a new one.
+        })));
+        socket.once('error', () => sockets.delete(socket));
+      }
+    };
     return {
-      connect: (index, onLink) => {
-        const path = gatewaySocketPath(this.dir, group, index);
-        let stopped = false;
-        let timer: NodeJS.Timeout | null = null;
-        let current: Socket | null = null;
-        const attempt = () => {
-          timer = null;
-          if (stopped) return;
-          const socket = connect(path);
-          current = socket;
-          let linked = false;
-          socket.once('connect', () => {
-            linked = true;
-            onLink(new LocalLink(socket, () => { if (!stopped) timer = setTimeout(attempt, RETRY_MS); }));
-          });
-          socket.once('error', () => {
-            if (!linked && !stopped) timer = setTimeout(attempt, RETRY_MS);
-          });
-        };
-        attempt();
-        return {
-          stop: () => {
-            stopped = true;
-            if (timer) clearTimeout(timer);
-            current?.end();
-          },
-        };
+      start: (fn) => {
+        onLink = fn;
+        discover();
+        timer = setInterval(discover, DISCOVER_MS);
+        timer.unref();
+      },
+      discover,
+      stop: () => {
+        onLink = null;
+        if (timer) clearInterval(timer);
+        for (const socket of sockets) socket.end();
       },
     };
   }

@@ -39,16 +39,15 @@ class GatewayState {
   /** The highest event number handled and not yet acknowledged. */
   toAck = 0;
   bye: (() => void) | null = null;
-  constructor(readonly index: number, readonly link: BusLink) {}
+  constructor(readonly link: BusLink) {}
 }
 
 interface Asking { resolve(answer: unknown): void; state: GatewayState }
 
 export class Business implements GatewayLinks {
   readonly api: GatewayApi;
-  private readonly gateways = new Map<number, GatewayState>();
+  private readonly gateways = new Set<GatewayState>();
   private readonly byKey = new Map<string, GatewayState>();
-  private connectors = new Map<number, { stop(): void }>();
   private readonly asking = new Map<number, Asking>();
   private nextQuestion = 1;
   private readonly acking = new Set<GatewayState>();
@@ -65,28 +64,27 @@ export class Business implements GatewayLinks {
     this.gatewayCount = s.gatewayCount;
   }
 
-  /** Links to every gateway; resolves once each answered (or after a few seconds). */
+  /** Links to every gateway; resolves once as many answered as the group has (or after a few seconds). */
   start(): Promise<void> {
     const all = new Promise<void>((resolve) => { this.linkedOnce = resolve; });
-    for (let i = 0; i < this.gatewayCount; i++) this.connect(i);
+    this.s.endpoint.start((link) => this.linked(link));
     return Promise.race([all, new Promise<void>((r) => setTimeout(r, BYE_TIMEOUT_MS).unref())]);
   }
 
   /** The handler is ready: every gateway learns this process serves its slot. */
   serve(): void {
     this.serving = true;
-    for (const g of this.gateways.values()) this.hello(g.link);
+    for (const g of this.gateways) this.hello(g.link);
   }
 
   private hello(link: BusLink): void {
     link.send(Op.HelloBusiness, { slot: this.s.slot, pid: process.pid, wsc: typeof this.s.handler.onWebSocketConnect === 'function' });
   }
 
-  /** The gateway group was scaled: link to the new gateways, drop removed ones. */
-  setGatewayCount(n: number): void {
-    this.gatewayCount = n;
-    for (const [i, c] of this.connectors) if (i >= n) { c.stop(); this.connectors.delete(i); }
-    for (let i = 0; i < n; i++) if (!this.connectors.has(i)) this.connect(i);
+  /** The gateway group was scaled, or a gateway (re)started: look for new gateways now. */
+  gatewaysChanged(count: number): void {
+    this.gatewayCount = count;
+    this.s.endpoint.discover();
   }
 
   /**
@@ -95,7 +93,7 @@ export class Business implements GatewayLinks {
    * has arrived and been handled by then (one ordered stream per link).
    */
   async leave(): Promise<void> {
-    const waits = [...this.gateways.values()].filter((g) => !g.link.closed).map((g) => new Promise<void>((resolve) => {
+    const waits = [...this.gateways].filter((g) => !g.link.closed).map((g) => new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, BYE_TIMEOUT_MS);
       g.bye = () => { clearTimeout(timer); resolve(); };
       g.link.send(Op.Bye, null);
@@ -106,8 +104,7 @@ export class Business implements GatewayLinks {
 
   /** The last step: the links close. */
   close(): void {
-    for (const c of this.connectors.values()) c.stop();
-    this.connectors.clear();
+    this.s.endpoint.stop();
   }
 
   // --- GatewayLinks, for the API ---
@@ -145,18 +142,13 @@ export class Business implements GatewayLinks {
 
   // --- links ---
 
-  private connect(index: number): void {
-    const connector = this.s.endpoint.connect(index, (link) => this.linked(index, link));
-    this.connectors.set(index, connector);
-  }
-
-  private linked(index: number, link: BusLink): void {
-    const state = new GatewayState(index, link);
-    this.gateways.set(index, state);
+  private linked(link: BusLink): void {
+    const state = new GatewayState(link);
+    this.gateways.add(state);
     if (this.serving) this.hello(link);
     link.onFrame = (f) => this.frame(state, f);
     link.onClose = () => {
-      if (this.gateways.get(index) === state) this.gateways.delete(index);
+      this.gateways.delete(state);
       if (state.key && this.byKey.get(state.key) === state) this.byKey.delete(state.key);
       for (const [, a] of this.asking) if (a.state === state) a.resolve(undefined);
       state.bye?.();

@@ -2,6 +2,8 @@
 // worker id survives restarts, backs off when a process keeps dying young, and replaces its
 // processes one by one on a rolling reload.
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { gatewaySocketPath } from '../bus/local.js';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { OutputSink } from '../log/output.js';
@@ -40,6 +42,8 @@ export interface GroupEnv {
   keepAlive(): boolean;
   /** Milliseconds a process may leave pings unanswered before it is killed and restarted; 0: never. */
   hangTimeoutMs(): number;
+  /** A gateway process of a gateway group is serving: its business processes should link to it. */
+  gatewayReady(part: GatewayPart): void;
 }
 
 export class WorkerGroup {
@@ -131,6 +135,7 @@ export class WorkerGroup {
         this.answered(wp);
       } else if (msg.t === 'ready') {
         wp.state = 'running';
+        if (this.gateway?.role === 'gateway') this.env.gatewayReady(this.gateway);
         settle.resolve();
         this.scheduleBalance();
       } else if (msg.t === 'fatal') {
@@ -160,6 +165,8 @@ export class WorkerGroup {
 
   private exited(wp: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.loads.delete(wp);
+    // A gateway that died left its bus socket behind (one that stopped removed it).
+    if (this.gateway?.role === 'gateway') rmSync(gatewaySocketPath(this.gateway.busDir, this.gateway.section, wp.id, wp.pid), { force: true });
     const status = signal ?? String(code);
     this.exitStatuses.set(status, (this.exitStatuses.get(status) ?? 0) + 1);
     const stopping = wp.state === 'stopping';
@@ -305,6 +312,11 @@ export class WorkerGroup {
 
   broadcast(msg: ToWorker): void {
     for (const wp of this.all()) this.send(wp, msg);
+  }
+
+  /** The part of a gateway group this group is, if any. */
+  get part(): GatewayPart | null {
+    return this.gateway;
   }
 
   /**

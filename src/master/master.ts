@@ -9,6 +9,7 @@ import { LoomError, errorMessage } from '../core/errors.js';
 import { busDirPath } from '../config/paths.js';
 import { mkdirp } from '../util/mkdirp.js';
 import { partsOf } from './parts.js';
+import type { GatewayPart } from '../ipc/messages.js';
 import { Logger, openFailure } from '../log/logger.js';
 import { OutputSink } from '../log/output.js';
 import { ControlServer } from './control.js';
@@ -226,6 +227,12 @@ export class Master {
       init: { t: 'init' as const, name: config.name, handlersDir: config.handlersDir, logFile: config.logFile, foreground: this.foreground, user: config.user },
       keepAlive: () => !this.stopping,
       hangTimeoutMs: () => this.config.hangTimeout * 1000,
+      gatewayReady: (part: GatewayPart) => {
+        for (const g of this.groups) {
+          const p = g.part;
+          if (p?.role === 'business' && p.section === part.section) g.broadcast({ t: 'scale', gateways: p.gateways, businesses: p.businesses });
+        }
+      },
     };
   }
 

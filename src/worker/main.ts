@@ -191,7 +191,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         } });
       case 'scale':
         gateway?.setBusinessCount(msg.businesses);
-        business?.setGatewayCount(msg.gateways);
+        business?.gatewaysChanged(msg.gateways);
         return;
       case 'balance':
         return balancer?.update(msg.minSibling, msg.siblings);
