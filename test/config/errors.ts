@@ -48,7 +48,7 @@ co\x1b[31munt = 2
     `${at('listen = unix')} [a] listen: ${join(sb.dir, 'loom.sock')} is the control socket of pid_file ${sb.pidFile}; give the socket another path`,
     `${at('ssl_cert')} [b] ssl_cert: ${pem} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" block)`,
     `${at('ssl_key')} [b] ssl_key: ${pem} is not a PEM private key (no "-----BEGIN PRIVATE KEY-----" block)`,
-    `${at('unt = 2')} [b] co\\x1b[31munt: unknown key; a group section takes listen, count, handler, reloadable, max_package_size, max_send_buffer_size, ssl_cert, ssl_key, ssl_ca, root, header_timeout, idle_timeout, permessage_deflate`,
+    `${at('unt = 2')} [b] co\\x1b[31munt: unknown key; a group section takes listen, count, handler, reloadable, max_package_size, max_send_buffer_size, ssl_cert, ssl_key, ssl_ca, root, header_timeout, idle_timeout, permessage_deflate, model, business_count, ping_interval, ping_not_response_limit, ping_data, push_listen, push_token, bus`,
   ];
   for (const args of [['check'], ['start', '-d']]) {
     const cmd = `loom ${args.join(' ')}`;
