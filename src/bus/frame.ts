@@ -1,13 +1,19 @@
 // The bus's framing: each frame is a 4-byte big-endian length (of what follows), a 1-byte
-// operation, a 4-byte length of a JSON head, the head, then a raw body (message bytes are never
-// re-encoded). Pure functions over Buffers.
+// operation, a 4-byte length of a head, the head, then a raw body (message bytes are never
+// re-encoded). A head is JSON, or bytes its user encoded (the hot operations of the gateway
+// protocol); the bus does not look inside. Pure functions over Buffers.
 
 export interface Frame {
   op: number;
-  /** Parsed JSON head (null when empty). */
-  head: unknown;
+  /** The head's bytes (empty when none): JSON unless the operation says otherwise. */
+  head: Buffer;
   /** Bytes after the head (empty when none). */
   body: Buffer;
+}
+
+/** A frame's head parsed as JSON (null when empty). */
+export function jsonHead<T>(f: Frame): T {
+  return (f.head.length === 0 ? null : JSON.parse(f.head.toString('utf8'))) as T;
 }
 
 /** A frame larger than this closes the link: bigger than any message Loom lets through. */
@@ -15,9 +21,9 @@ export const MAX_FRAME = 1024 * 1024 * 1024;
 const PREFIX = 9;
 const EMPTY = Buffer.alloc(0);
 
-/** The bytes of one frame, as parts for one writev (the body is not copied). */
+/** The bytes of one frame, as parts for one writev (the body is not copied); a Buffer head goes as is. */
 export function encodeFrame(op: number, head: unknown, body?: Buffer | string): Buffer[] {
-  const headBytes = head === null || head === undefined ? EMPTY : Buffer.from(JSON.stringify(head));
+  const headBytes = head === null || head === undefined ? EMPTY : Buffer.isBuffer(head) ? head : Buffer.from(JSON.stringify(head));
   const bodyBytes = body === undefined ? EMPTY : typeof body === 'string' ? Buffer.from(body) : body;
   const prefix = Buffer.allocUnsafe(PREFIX + headBytes.length);
   prefix.writeUInt32BE(5 + headBytes.length + bodyBytes.length, 0);
@@ -64,6 +70,5 @@ function decodeFrame(b: Buffer): Frame {
   const op = b.readUInt8(0);
   const headLength = b.readUInt32BE(1);
   if (5 + headLength > b.length) throw new Error('bad bus frame head length');
-  const head: unknown = headLength === 0 ? null : JSON.parse(b.toString('utf8', 5, 5 + headLength));
-  return { op, head, body: b.subarray(5 + headLength) };
+  return { op, head: b.subarray(5, 5 + headLength), body: b.subarray(5 + headLength) };
 }

@@ -49,18 +49,19 @@ export class Guard {
   }
 
   /** call() for the per-message path: two arguments, no rest arrays. */
-  invoke<A, B>(label: string, fn: ((a: A, b: B) => unknown) | undefined, thisArg: unknown, a: A, b: B): void {
-    if (fn === undefined) return;
+  invoke<A, B>(label: string, fn: ((a: A, b: B) => unknown) | undefined, thisArg: unknown, a: A, b: B): unknown {
+    if (fn === undefined) return undefined;
     let result: unknown;
     try {
       result = fn.call(thisArg, a, b);
     } catch (err) {
       this.report(label, err);
-      return;
+      return undefined;
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       this.track(label, result as PromiseLike<unknown>);
     }
+    return result;
   }
 
   /** Resolves once no tracked promise is pending. */

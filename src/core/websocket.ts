@@ -16,11 +16,16 @@ export abstract class WebSocketBase extends ConnectionBase {
   private sent_: (() => void) | null = null;
 
   send(data: unknown, raw = false): boolean | null {
+    const payload = typeof data === 'string' || data instanceof Uint8Array ? data : raw ? String(data) : JSON.stringify(data);
+    return this.sendFrame(payload, typeof payload === 'string');
+  }
+
+  /** A text frame from UTF-8 bytes as they are (a gateway forwards what it got), or a binary one. */
+  sendFrame(payload: string | Uint8Array, text: boolean): boolean | null {
     const { ws } = this;
     if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
     if (!this.admit(ws.bufferedAmount)) return false;
-    const payload = typeof data === 'string' || data instanceof Uint8Array ? data : raw ? String(data) : JSON.stringify(data);
-    ws.send(payload, { binary: typeof payload !== 'string' }, this.sent);
+    ws.send(payload, { binary: !text }, this.sent);
     return this.afterWrite(ws.bufferedAmount);
   }
 

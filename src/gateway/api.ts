@@ -4,7 +4,7 @@
 // answered by the gateways and combined here.
 import { LoomError } from '../core/errors.js';
 import type { GatewayApi as GatewayApiType } from '../types/handler.js';
-import { Op, encodeMessage, gatewayKeyOf, type QueryName } from './protocol.js';
+import { Op, encodeMessage, gatewayKeyOf, sendHead, type QueryName } from './protocol.js';
 
 /** What the API needs of the business side: gateways to send to and ask. */
 export interface GatewayLinks {
@@ -33,7 +33,7 @@ export class GatewayApi implements GatewayApiType {
 
   sendToClient(clientId: Id, message: unknown): boolean {
     const { k, body } = encodeMessage(message);
-    return this.one(need(clientId, 'clientId'), Op.Send, { to: [String(clientId)], k }, body);
+    return this.one(need(clientId, 'clientId'), Op.Send, sendHead(k, [String(clientId)]), body);
   }
 
   /** To every client; or only to `only`; never to `exclude`. */
@@ -50,7 +50,7 @@ export class GatewayApi implements GatewayApiType {
         list.push(id);
       }
       let ok = true;
-      for (const [key, to] of byGateway) ok = this.links.toGateway(key, Op.Send, { to, k }, body) && ok;
+      for (const [key, to] of byGateway) ok = this.links.toGateway(key, Op.Send, sendHead(k, to), body) && ok;
       return ok;
     }
     const head = excludeClientIds?.length ? { k, exclude: excludeClientIds.map(String) } : { k };

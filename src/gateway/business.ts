@@ -10,8 +10,9 @@ import type { WorkerStats } from '../core/stats.js';
 import type { Logger } from '../log/logger.js';
 import type { GatewayClient, Handler } from '../types/handler.js';
 import { GatewayApi, type GatewayLinks } from './api.js';
+import { jsonHead } from '../bus/frame.js';
 import {
-  Op, decodeMessage,
+  Op, ackHead, decodeMessage, readMessageHead,
   type ConnectHead, type EventHead, type HelloGatewayHead, type QueryName, type ReplyHead, type WebSocketConnectHead,
 } from './protocol.js';
 
@@ -32,7 +33,34 @@ export interface BusinessSettings {
   log: Logger;
 }
 
-type Client = GatewayClient;
+/** A client as a callback gets it; its session is parsed only if the callback looks at it. */
+class Client implements GatewayClient {
+  private session_: Record<string, unknown> | null = null;
+
+  constructor(
+    readonly id: string,
+    private readonly sessionText: string | undefined,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    readonly gateway: GatewayApi,
+  ) {}
+
+  get session(): Record<string, unknown> {
+    return (this.session_ ??= this.sessionText ? (JSON.parse(this.sessionText) as Record<string, unknown>) : {});
+  }
+  set session(v: Record<string, unknown>) {
+    this.session_ = v;
+  }
+
+  /** The callback read or replaced the session (it may have changed it). */
+  get sessionTouched(): boolean {
+    return this.session_ !== null;
+  }
+
+  send(message: unknown): boolean {
+    return this.gateway.sendToClient(this.id, message);
+  }
+}
 
 class GatewayState {
   key: string | null = null;
@@ -158,14 +186,14 @@ export class Business implements GatewayLinks {
   private frame(state: GatewayState, f: Frame): void {
     switch (f.op) {
       case Op.HelloGateway: {
-        const h = f.head as HelloGatewayHead;
+        const h = jsonHead<HelloGatewayHead>(f);
         state.key = h.key;
         this.byKey.set(h.key, state);
         if (this.byKey.size >= this.gatewayCount) this.linkedOnce?.();
         return;
       }
       case Op.Reply: {
-        const h = f.head as ReplyHead;
+        const h = jsonHead<ReplyHead>(f);
         this.asking.get(h.id)?.resolve(h.r);
         return;
       }
@@ -176,15 +204,17 @@ export class Business implements GatewayLinks {
       case Op.Message:
       case Op.Close:
       case Op.WebSocketConnect:
-        this.event(state, f);
-        this.acked(state, (f.head as EventHead).seq);
+      {
+        const h = f.op === Op.Message ? readMessageHead(f.head) : jsonHead<EventHead>(f);
+        this.event(state, f, h);
+        this.acked(state, h.seq);
         return;
+      }
     }
   }
 
   /** Runs the handler's callback for one client event. */
-  private event(state: GatewayState, f: Frame): void {
-    const h = f.head as EventHead;
+  private event(state: GatewayState, f: Frame, h: EventHead): void {
     const { handler, guard } = this.s;
     if (f.op === Op.Connect || f.op === Op.WebSocketConnect) {
       const c = h as ConnectHead;
@@ -199,7 +229,7 @@ export class Business implements GatewayLinks {
         break;
       case Op.Message:
         this.s.stats.totalRequests++;
-        result = guard.call('onMessage', handler.onMessage as Callback, handler, client, decodeMessage(h.k, f.body));
+        result = guard.invoke('onMessage', handler.onMessage as ((c: Client, m: unknown) => unknown) | undefined, handler, client, decodeMessage(h.k, f.body));
         break;
       case Op.Close:
         this.peers.delete(h.c);
@@ -233,16 +263,7 @@ export class Business implements GatewayLinks {
 
   private client(h: EventHead): Client {
     const peer = this.peers.get(h.c);
-    const api = this.api;
-    const id = h.c;
-    return {
-      id,
-      session: h.s ? (JSON.parse(h.s) as Record<string, unknown>) : {},
-      remoteAddress: peer?.ra ?? '',
-      remotePort: peer?.rp ?? 0,
-      gateway: api,
-      send: (message) => api.sendToClient(id, message),
-    };
+    return new Client(h.c, h.s, peer?.ra ?? '', peer?.rp ?? 0, this.api);
   }
 
   /** Runs fn when a callback's result is settled (at once when it is not a promise). */
@@ -253,6 +274,7 @@ export class Business implements GatewayLinks {
 
   /** Changes a callback made to client.session are stored on the gateway. */
   private saveSession(state: GatewayState, client: Client, before: string): void {
+    if (!client.sessionTouched) return;
     let after: string;
     try {
       after = JSON.stringify(client.session ?? {});
@@ -274,7 +296,7 @@ export class Business implements GatewayLinks {
 
   private flushAcks(): void {
     this.ackScheduled = false;
-    for (const state of this.acking) if (!state.link.closed) state.link.send(Op.Ack, { seq: state.toAck });
+    for (const state of this.acking) if (!state.link.closed) state.link.send(Op.Ack, ackHead(state.toAck));
     this.acking.clear();
   }
 }

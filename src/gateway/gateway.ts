@@ -5,15 +5,16 @@
 // way. Heartbeats are the gateway's too.
 import { randomBytes } from 'node:crypto';
 import type { BusLink, GatewayEndpoint } from '../bus/bus.js';
-import type { Frame } from '../bus/frame.js';
+import { jsonHead, type Frame } from '../bus/frame.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { WorkerStats } from '../core/stats.js';
 import type { Logger } from '../log/logger.js';
-import type { Connection, Handler } from '../types/handler.js';
+import type { WebSocketBase } from '../core/websocket.js';
+import type { Connection, Handler, ProtocolModule } from '../types/handler.js';
 import {
-  KEY_LENGTH, Op, decodeMessage, gatewayKeyOf,
-  type AckHead, type CloseClientHead, type GroupHead, type HelloBusinessHead, type Kind, type QueryHead,
-  type SendAllHead, type SendGroupHead, type SendHead, type SendUidHead, type SessionHead, type UidHead, type UngroupHead, type VerdictHead,
+  KEY_LENGTH, Op, decodeMessage, gatewayKeyOf, readAck, readSendHead,
+  type CloseClientHead, type GroupHead, type HelloBusinessHead, type Kind, type QueryHead,
+  type SendAllHead, type SendGroupHead, type SendUidHead, type SessionHead, type UidHead, type UngroupHead, type VerdictHead,
 } from './protocol.js';
 import { BusinessLink, BusinessRouter, type RouterStats } from './router.js';
 
@@ -27,8 +28,13 @@ export interface GatewaySettings {
   pingData: string;
   /** Seconds a WebSocket handshake waits for onWebSocketConnect's verdict. */
   verdictTimeout: number;
-  /** The listener's protocol is a custom module: JSON values go to its encode() as values. */
-  customProtocol: boolean;
+  /**
+   * How messages reach the listener's clients: WebSocket frames from the bytes as they came,
+   * a built-in framing (text, frame, tcp) encoded once for all receivers, or a custom protocol
+   * module's encode() for each (it may depend on the connection; JSON values go to it as values).
+   */
+  wire: 'websocket' | 'builtin' | 'custom';
+  protocol: ProtocolModule;
   endpoint: GatewayEndpoint;
   stats: WorkerStats;
   log: Logger;
@@ -211,7 +217,7 @@ export class Gateway {
     let bl: BusinessLink | null = null;
     link.onFrame = (f) => {
       if (f.op === Op.HelloBusiness) {
-        bl = new BusinessLink(link, f.head as HelloBusinessHead);
+        bl = new BusinessLink(link, jsonHead<HelloBusinessHead>(f));
         this.links.add(bl);
         this.router.attach(bl);
         return;
@@ -229,31 +235,31 @@ export class Gateway {
   private command(bl: BusinessLink, f: Frame): void {
     switch (f.op) {
       case Op.Ack:
-        return this.router.acked(bl, (f.head as AckHead).seq);
+        return this.router.acked(bl, readAck(f.head));
       case Op.Bye:
         this.router.leaving(bl);
         return bl.link.send(Op.ByeOk, null);
       case Op.Send: {
-        const h = f.head as SendHead;
+        const h = readSendHead(f.head);
         const payload = this.payload(h.k, f.body);
         for (const id of h.to) this.deliver(this.clients.get(id), payload);
         return;
       }
       case Op.SendAll: {
-        const h = f.head as SendAllHead;
+        const h = jsonHead<SendAllHead>(f);
         const payload = this.payload(h.k, f.body);
         const exclude = h.exclude ? new Set(h.exclude) : null;
         for (const client of this.clients.values()) if (!exclude?.has(client.id)) this.deliver(client, payload);
         return;
       }
       case Op.SendUid: {
-        const h = f.head as SendUidHead;
+        const h = jsonHead<SendUidHead>(f);
         const payload = this.payload(h.k, f.body);
         for (const uid of h.uids) for (const id of this.uids.get(uid) ?? []) this.deliver(this.clients.get(id), payload);
         return;
       }
       case Op.SendGroup: {
-        const h = f.head as SendGroupHead;
+        const h = jsonHead<SendGroupHead>(f);
         const payload = this.payload(h.k, f.body);
         const exclude = h.exclude ? new Set(h.exclude) : null;
         const sent = new Set<string>();
@@ -267,15 +273,15 @@ export class Gateway {
         return;
       }
       case Op.CloseClient: {
-        const h = f.head as CloseClientHead;
+        const h = jsonHead<CloseClientHead>(f);
         const client = this.clients.get(h.c);
         if (!client) return;
-        if (h.k !== undefined) client.conn.close(this.payload(h.k, f.body));
-        else client.conn.close();
+        if (h.k !== undefined) this.deliver(client, this.payload(h.k, f.body));
+        client.conn.close();
         return;
       }
       case Op.BindUid: {
-        const h = f.head as UidHead;
+        const h = jsonHead<UidHead>(f);
         const client = this.clients.get(h.c);
         if (!client) return;
         if (client.uid !== null) this.unbind(client, client.uid);
@@ -286,13 +292,13 @@ export class Gateway {
         return;
       }
       case Op.UnbindUid: {
-        const h = f.head as UidHead;
+        const h = jsonHead<UidHead>(f);
         const client = this.clients.get(h.c);
         if (client && client.uid === h.uid) this.unbind(client, h.uid);
         return;
       }
       case Op.JoinGroup: {
-        const h = f.head as GroupHead;
+        const h = jsonHead<GroupHead>(f);
         const client = this.clients.get(h.c);
         if (!client) return;
         (client.groups ??= new Set()).add(h.group);
@@ -302,19 +308,19 @@ export class Gateway {
         return;
       }
       case Op.LeaveGroup: {
-        const h = f.head as GroupHead;
+        const h = jsonHead<GroupHead>(f);
         const client = this.clients.get(h.c);
         if (client) this.leave(client, h.group);
         return;
       }
       case Op.Ungroup: {
-        const group = (f.head as UngroupHead).group;
+        const group = jsonHead<UngroupHead>(f).group;
         for (const id of this.groups.get(group) ?? []) this.clients.get(id)?.groups?.delete(group);
         this.groups.delete(group);
         return;
       }
       case Op.Session: {
-        const h = f.head as SessionHead;
+        const h = jsonHead<SessionHead>(f);
         const client = this.clients.get(h.c);
         if (!client) return;
         if (!h.merge || h.s === null || client.session === null) client.session = h.s;
@@ -322,11 +328,11 @@ export class Gateway {
         return;
       }
       case Op.Query: {
-        const h = f.head as QueryHead;
+        const h = jsonHead<QueryHead>(f);
         return bl.link.send(Op.Reply, { id: h.id, r: this.answer(h) });
       }
       case Op.Verdict: {
-        const h = f.head as VerdictHead;
+        const h = jsonHead<VerdictHead>(f);
         this.verdicts.get(h.c)?.(h.ok);
         return;
       }
@@ -358,18 +364,23 @@ export class Gateway {
     }
   }
 
-  /** What goes to a client's connection for a message of kind k. */
-  private payload(k: Kind, body: Buffer): unknown {
-    // JSON values go out as their JSON text, except to a custom protocol, whose encode()
-    // decides how a value is written.
-    if (k === 'j' && !this.s.customProtocol) return body.toString('utf8');
-    return decodeMessage(k, body);
+  /** A message of kind k made ready for this listener's clients, once for however many. */
+  private payload(k: Kind, body: Buffer): Outgoing {
+    switch (this.s.wire) {
+      // A JSON value's text, or a string, is a text frame; the bytes go as they came.
+      case 'websocket': return { frame: body, text: k !== 'b' };
+      case 'builtin': return { wire: this.s.protocol.encode(k === 'b' ? body : body.toString('utf8'), null as never) };
+      case 'custom': return { value: decodeMessage(k, body) };
+    }
   }
 
-  private deliver(client: Client | undefined, payload: unknown): void {
+  private deliver(client: Client | undefined, out: Outgoing): void {
     if (!client) return;
     this.messagesOut++;
-    client.conn.send(payload);
+    const { conn } = client;
+    if ('frame' in out) (conn as WebSocketBase).sendFrame(out.frame, out.text);
+    else if ('wire' in out) conn.send(out.wire, true);
+    else conn.send(out.value);
   }
 
   private unbind(client: Client, uid: string): void {
@@ -386,6 +397,8 @@ export class Gateway {
     if (set?.size === 0) this.groups.delete(group);
   }
 }
+
+type Outgoing = { frame: Buffer; text: boolean } | { wire: string | Buffer } | { value: unknown };
 
 interface WebSocketRequest {
   url: string;

@@ -88,3 +88,65 @@ export const KEY_LENGTH = 10;
 export function gatewayKeyOf(clientId: string): string {
   return clientId.slice(0, KEY_LENGTH);
 }
+
+// Binary heads of the hot operations (a client's message, a send, an acknowledgement): the
+// rest travel as JSON. Strings are UTF-8 with a length before them.
+
+const KINDS: Kind[] = ['t', 'b', 'j'];
+const NO_SESSION = 0xffffffff;
+
+/** A Message event: seq u32, kind u8, id (u16 length), session (u32 length, or none). */
+export function messageHead(seq: number, c: string, k: Kind, s: string | null): Buffer {
+  const idLen = Buffer.byteLength(c);
+  const sLen = s === null ? 0 : Buffer.byteLength(s);
+  const b = Buffer.allocUnsafe(4 + 1 + 2 + idLen + 4 + sLen);
+  b.writeUInt32BE(seq, 0);
+  b.writeUInt8(KINDS.indexOf(k), 4);
+  b.writeUInt16BE(idLen, 5);
+  b.write(c, 7, 'utf8');
+  b.writeUInt32BE(s === null ? NO_SESSION : sLen, 7 + idLen);
+  if (s !== null) b.write(s, 11 + idLen, 'utf8');
+  return b;
+}
+
+export function readMessageHead(b: Buffer): EventHead {
+  const idLen = b.readUInt16BE(5);
+  const sLen = b.readUInt32BE(7 + idLen);
+  const head: EventHead = { seq: b.readUInt32BE(0), k: KINDS[b.readUInt8(4)], c: b.toString('utf8', 7, 7 + idLen) };
+  if (sLen !== NO_SESSION) head.s = b.toString('utf8', 11 + idLen, 11 + idLen + sLen);
+  return head;
+}
+
+/** A Send command: kind u8, then each client id (u16 length). */
+export function sendHead(k: Kind, to: string[]): Buffer {
+  const ids = to.map((id) => Buffer.from(id));
+  const b = Buffer.allocUnsafe(1 + ids.reduce((n, id) => n + 2 + id.length, 0));
+  b.writeUInt8(KINDS.indexOf(k), 0);
+  let at = 1;
+  for (const id of ids) {
+    b.writeUInt16BE(id.length, at);
+    id.copy(b, at + 2);
+    at += 2 + id.length;
+  }
+  return b;
+}
+
+export function readSendHead(b: Buffer): SendHead {
+  const to: string[] = [];
+  for (let at = 1; at < b.length;) {
+    const n = b.readUInt16BE(at);
+    to.push(b.toString('utf8', at + 2, at + 2 + n));
+    at += 2 + n;
+  }
+  return { k: KINDS[b.readUInt8(0)], to };
+}
+
+export function ackHead(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(seq, 0);
+  return b;
+}
+
+export function readAck(b: Buffer): number {
+  return b.readUInt32BE(0);
+}

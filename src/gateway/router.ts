@@ -6,7 +6,7 @@
 // loses what it was sent and had not handled yet: counted and logged.
 import type { BusLink } from '../bus/bus.js';
 import type { Logger } from '../log/logger.js';
-import { Op, type HelloBusinessHead } from './protocol.js';
+import { Op, messageHead, type HelloBusinessHead, type Kind } from './protocol.js';
 
 /** Events held per slot before the oldest are dropped (a business process that never comes). */
 const MAX_HELD = 100_000;
@@ -28,8 +28,14 @@ export class BusinessLink {
   }
 
   send(ev: PendingEvent): void {
-    ev.head.seq = ++this.sent;
-    this.link.send(ev.op, ev.head, ev.body);
+    const seq = ++this.sent;
+    if (ev.op === Op.Message) {
+      const h = ev.head as unknown as { c: string; k: Kind; s?: string };
+      this.link.send(ev.op, messageHead(seq, h.c, h.k, h.s ?? null), ev.body);
+    } else {
+      ev.head.seq = seq;
+      this.link.send(ev.op, ev.head, ev.body);
+    }
   }
 }
 

@@ -83,7 +83,8 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
       gateway = new Gateway({
         group: part.section, index: init.workerId, businessCount: part.businesses,
         pingInterval: group.pingInterval, pingNotResponseLimit: group.pingNotResponseLimit, pingData: group.pingData,
-        verdictTimeout: group.headerTimeout, customProtocol: !(BUILTIN_PROTOCOLS as readonly string[]).includes(group.listen?.protocol ?? 'tcp'),
+        verdictTimeout: group.headerTimeout, protocol,
+        wire: group.listen?.protocol === 'websocket' ? 'websocket' : (BUILTIN_PROTOCOLS as readonly string[]).includes(group.listen?.protocol ?? 'tcp') ? 'builtin' : 'custom',
         endpoint: bus.gateway(part.section, init.workerId), stats, log,
       });
       handler = gateway.handler();
