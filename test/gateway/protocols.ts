@@ -1,7 +1,7 @@
 // A gateway group speaks any stream protocol to its clients: text lines, length-prefixed
 // frames, a custom protocol module (whose encode() gets JSON values as values).
 import t from 'tap';
-import { freePort, sandbox, startDaemon } from '../helpers/loom';
+import { freePort, loom, sandbox, startDaemon } from '../helpers/loom';
 import { frame, splitFrames, streamClient, textClient } from '../helpers/clients';
 
 const HANDLER = `module.exports = {
@@ -53,4 +53,9 @@ t.test('text, frame and custom listeners', async (t) => {
   t.equal((await obj.messages.next()).toString(), '{"echo":{"x":[1,2]}}', 'decoded values reach the handler, values go to encode()');
   obj.write('"json"\n');
   t.equal((await obj.messages.next()).toString(), '{"a":1,"b":[2]}', 'a broadcast JSON value goes to encode() as a value');
+
+  // Gateways and business processes stop together, gracefully: none is left to stop_timeout.
+  const stop = await loom(['stop', '-c', sb.config]);
+  t.equal(stop.code, 0, stop.stderr);
+  t.notMatch(sb.log(), /did not stop within/, 'no process had to be killed');
 });
