@@ -5,6 +5,13 @@
 import type { RawData, WebSocket } from 'ws';
 import { ConnectionBase } from './connection.js';
 
+/**
+ * Loom's own handlers (a gateway's) may take a WebSocket message as its bytes: text is valid
+ * UTF-8 already (ws checks), and a gateway only passes it on.
+ */
+export const kRawFrame = Symbol('loom.rawFrame');
+export type FrameHandler = { [kRawFrame]?: (conn: WebSocketBase, bytes: Buffer, text: boolean) => void };
+
 /** WebSocket.OPEN, without importing the class for one constant. */
 const OPEN = 1;
 
@@ -39,6 +46,13 @@ export abstract class WebSocketBase extends ConnectionBase {
   /** A frame from the peer: onMessage with a string (text) or a Buffer (binary). */
   protected receiveFrame(data: RawData, isBinary: boolean): void {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const raw = (this.ctx.handler as FrameHandler)[kRawFrame];
+    if (raw) {
+      // A gateway forwards the frame's bytes as they are: no decoding to a string and back.
+      this.ctx.stats.totalRequests++;
+      raw(this, buf, !isBinary);
+      return;
+    }
     this.deliver(isBinary ? buf : buf.toString('utf8'));
   }
 

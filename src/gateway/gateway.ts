@@ -9,7 +9,7 @@ import { jsonHead, type Frame } from '../bus/frame.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { WorkerStats } from '../core/stats.js';
 import type { Logger } from '../log/logger.js';
-import type { WebSocketBase } from '../core/websocket.js';
+import { kRawFrame, type WebSocketBase } from '../core/websocket.js';
 import type { Connection, Handler, ProtocolModule } from '../types/handler.js';
 import {
   KEY_LENGTH, Op, decodeMessage, gatewayKeyOf, readAck, readSendHead,
@@ -107,8 +107,9 @@ export class Gateway {
       onWebSocketConnect: (conn, request) => this.webSocketConnect(conn, request as WebSocketRequest),
       onConnect: (conn) => this.connected(conn),
       onMessage: (conn, message) => this.message(conn, message),
+      [kRawFrame]: (conn: Connection, bytes: Buffer, text: boolean) => this.forward(conn, text ? 't' : 'b', bytes),
       onClose: (conn) => this.closed(conn),
-    };
+    } as Handler;
   }
 
   report(): GatewayReport {
@@ -166,15 +167,17 @@ export class Gateway {
   }
 
   private message(conn: Connection, message: unknown): void {
+    if (typeof message === 'string') this.forward(conn, 't', message);
+    else if (Buffer.isBuffer(message)) this.forward(conn, 'b', message);
+    else this.forward(conn, 'j', JSON.stringify(message ?? null));
+  }
+
+  /** A client's message goes to its business process. */
+  private forward(conn: Connection, k: Kind, body: Buffer | string): void {
     const client = this.byConn.get(conn);
     if (!client) return;
     client.heard = true;
     this.messagesIn++;
-    let k: Kind;
-    let body: Buffer | string;
-    if (typeof message === 'string') { k = 't'; body = message; }
-    else if (Buffer.isBuffer(message)) { k = 'b'; body = message; }
-    else { k = 'j'; body = JSON.stringify(message ?? null); }
     const head: { c: string; k: Kind; s?: string } = { c: client.id, k };
     if (client.session !== null) head.s = client.session;
     this.router.route(client.id, Op.Message, head, body);
