@@ -1,6 +1,13 @@
 // The push API of a gateway group (push_listen, push_token): any program calls the gateway
 // API over HTTP, `POST /METHOD` with `{"args": [...]}` in the API's argument order and
 // `Authorization: Bearer TOKEN`. Served by the business processes, which hold the API.
+//
+// A command (a send, a bind, a session change) is answered once every gateway has carried it
+// out: the business process that took the request asks each gateway a question after it, on
+// the same ordered link, and answers when the replies are in. Without that, a command would be
+// answered while still queued on its way, and the caller's next request, taken by another
+// business process on links of its own, could overtake it (a sendToGroup before the joinGroup
+// that preceded it, a getSession before the setSession).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { LoomError, errorMessage } from '../core/errors.js';
@@ -40,13 +47,20 @@ export function attachPushApi(server: Server, api: GatewayApi, token: string, lo
     }
     let result: unknown;
     try {
-      result = await (api[method as (typeof API_METHODS)[number]] as (...a: unknown[]) => unknown).apply(api, args);
+      result = (api[method as (typeof API_METHODS)[number]] as (...a: unknown[]) => unknown).apply(api, args);
+      // A question is answered by the gateways; a command is answered once they carried it out.
+      if (isThenable(result)) result = await result;
+      else await api.getAllClientCount();
     } catch (err) {
       if (err instanceof LoomError || err instanceof TypeError) return answer(res, 400, { ok: false, error: errorMessage(err) });
       throw err;
     }
     answer(res, 200, { ok: true, result: result ?? null });
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
 function digest(text: string): Buffer {
