@@ -283,6 +283,13 @@ push_token = ${TOKEN}
     };
     await bad('bad JSON', await post('/sendToAll', '{"args": ["x"'), 400, /^bad JSON/);
     await bad('args not an array', await post('/sendToAll', '{"args": "x"}'), 400, /"args" must be an array/);
+    await bad('a body that is not an object', await post('/sendToAll', '["x"]'), 400, /an object/);
+    await bad('a missing argument', await post('/sendToUid', '{"args": ["alice"]}'), 400, /message/);
+    await bad('no arguments at all', await post('/sendToClient', ''), 400, /clientId/);
+    await bad('an id that is an object', await post('/sendToUid', '{"args": [{"a": 1}, "x"]}'), 400, /uid/);
+    await bad('a session that is not an object', await post('/setSession', JSON.stringify({ args: [bob.id, 'text'] })), 400, /session/);
+    await bad('excludeClientIds not a list', await post('/sendToAll', '{"args": ["x", null, "abc"]}'), 400, /excludeClientIds/);
+    await bad('too many arguments', await post('/sendToClient', JSON.stringify({ args: [bob.id, 'x', 'y'] })), 400, /at most 2/);
     await bad('an unknown method', await post('/noSuchMethod', '{"args": []}'), 404, /no such method/);
     await bad('a prototype name', await post('/constructor', '{"args": []}'), 404, /no such method/);
     await bad('GET on a method', await rawRequest(pushPort, 'GET', '/getAllClientCount', auth), 405, /POST/);
