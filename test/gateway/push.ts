@@ -1,16 +1,20 @@
 // The push API of a gateway group, end to end: the real daemon (two gateways, two business
-// processes), real WebSocket clients spread over both gateways, and the API called with fetch
-// and with raw HTTP on a fresh connection per request.
+// processes), real WebSocket clients spread over both gateways, and the API called with fetch,
+// with raw HTTP on a fresh connection per request, and with the README's curl commands.
 //
 // "Nothing arrived" is proven with a marker: once a check's requests are answered, a marker is
 // sent to every client through the API, and what each client got before it is compared whole.
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
+import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { MessageQueue } from '../helpers/clients';
-import { freePort, sandbox, startDaemon, waitFor } from '../helpers/loom';
+import { ROOT, freePort, sandbox, startDaemon, waitFor } from '../helpers/loom';
 
 const TOKEN = 's3cret';
+const hasCurl = spawnSync('curl', ['--version']).status === 0;
 
 // `uid NAME` binds the client to NAME, `join ROOM` puts it in a group, `name X` sets
 // client.session.name; each is answered `ok COMMAND` after the bind or join (they travel on
@@ -301,5 +305,24 @@ push_token = ${TOKEN}
     t.equal((await post('/sendToClient', JSON.stringify({ args: [bob.id, 'z'.repeat(1024 * 1024 - 100)] }))).status, 200, 'a body of just under 1 MiB is taken');
     await expectReceived(t, 'nothing from the bad requests', [[bob, ['z'.repeat(1024 * 1024 - 100)]]]);
     t.equal((await post('/getAllClientCount?x=1', '')).body?.result, live.length, 'a query string is ignored; an empty body is no arguments');
+  });
+
+  t.test('the README\'s curl examples, as written', { skip: !hasCurl && 'curl is not installed' }, async (t) => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = /^### Push API\n([\s\S]*?)(?=^##)/m.exec(readme)?.[1] ?? '';
+    t.match(section, /push_listen = 127\.0\.0\.1:8081/, 'README shows the config the examples are for');
+    const commands = section.split('\n').filter((l) => l.startsWith('curl '));
+    t.same(commands.map((c) => /\/(\w+)$/.exec(c)?.[1]), ['sendToUid', 'sendToGroup', 'getClientIdsByUid'], 'one example each');
+    const curl = (command: string) => new Promise<{ out: string; err: string }>((resolve, reject) => {
+      execFile('sh', ['-c', command.replaceAll('127.0.0.1:8081', `127.0.0.1:${pushPort}`)], (err, out, stderr) => (err ? reject(err) : resolve({ out, err: stderr })));
+    });
+    const [toUid, toGroup, question] = commands;
+    t.strictSame(JSON.parse((await curl(toUid)).out), { ok: true, result: true }, toUid);
+    const uidMessage = /"args": \["alice", "([^"]*)"\]/.exec(toUid)?.[1];
+    t.strictSame(JSON.parse((await curl(toGroup)).out), { ok: true, result: true }, toGroup);
+    const groupMessage = /"args": \["room1", "([^"]*)"\]/.exec(toGroup)?.[1];
+    await expectReceived(t, 'curl', [[alice1, [uidMessage ?? '?', groupMessage ?? '?']], [alice2, [uidMessage ?? '?']], [bob, [groupMessage ?? '?']]]);
+    const answer = JSON.parse((await curl(question)).out) as { ok: boolean; result: string[] };
+    t.strictSame([answer.ok, sorted(answer.result)], [true, [alice1.id, alice2.id].sort()], question);
   });
 });
