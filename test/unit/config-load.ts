@@ -74,6 +74,28 @@ const CASES: Case[] = [
   gatewayCase('push_listen with a scheme', 'ws://127.0.0.1:9000', 'push_listen = http://127.0.0.1:9001\npush_token = t\n', 'push_listen', 'push_listen: "http://127.0.0.1:9001" is HOST:PORT, without a scheme'),
   gatewayCase('push_listen on the clients\' port', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9000\npush_token = t\n', 'push_listen', 'push_listen: 127.0.0.1:9000 is already used by [chat] (ws://127.0.0.1:9000)'),
   gatewayCase('a token with a space', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = a b\n', 'push_token', 'push_token: "a b" may contain only printable characters without spaces'),
+  {
+    name: 'push_listen on another group\'s listener',
+    text: `${GLOBAL}\n${group('text://127.0.0.1:9001')}\n${gateway('ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = t\n').slice(GLOBAL.length)}`,
+    expected: [['push_listen', ' [chat] push_listen: 127.0.0.1:9001 is already used by [echo] (text://127.0.0.1:9001)']],
+  },
+  {
+    name: 'a later group\'s listener on push_listen',
+    text: `${gateway('ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = t\n')}\n${group('tcp://0.0.0.0:9001')}`,
+    expected: [['tcp://0.0.0.0:9001', ' [echo] listen: 0.0.0.0:9001 is already used by [chat] (127.0.0.1:9001)']],
+  },
+  {
+    name: 'two gateway groups on one push_listen',
+    text: `${gateway('ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = t\n')}\n[chat2]\nmodel = gateway\nlisten = ws://127.0.0.1:9002\nhandler = echo.js\npush_listen = [::]:9001\npush_token = t\n`,
+    expected: [['push_listen = [::]', ' [chat2] push_listen: [::]:9001 is already used by [chat] (127.0.0.1:9001)']],
+  },
+  gatewayCase('push_listen without a port', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1\npush_token = t\n', 'push_listen', 'push_listen: missing ":port" in "127.0.0.1"'),
+  gatewayCase('push_listen with no value', 'ws://127.0.0.1:9000', 'push_listen =\npush_token = t\n', 'push_listen', 'push_listen: empty value: write HOST:PORT, or remove the line'),
+  {
+    name: 'push keys in a worker group',
+    text: `${GLOBAL}\n${group('text://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = t\n')}`,
+    expected: [['push_listen', ' [echo] push_listen: only for model = gateway'], ['push_token', ' [echo] push_token: only for model = gateway']],
+  },
   gatewayCase('bus = nats', 'ws://127.0.0.1:9000', 'bus = nats://127.0.0.1:4222\n', 'bus', 'bus: nats:// is not built yet: use local (gateways and business processes on this machine)'),
   { name: 'a gateway without a listener', text: `${GLOBAL}\n[chat]\nmodel = gateway\nhandler = echo.js\n`, expected: [['[chat]', ' [chat] listen: missing: a gateway group needs a listener for its clients']] },
   // unknown or misplaced keys
@@ -231,6 +253,14 @@ t.test('a valid config: the LoomConfig with every default, paths resolved', asyn
     user: null, groups: [echo, web, ticker],
   });
   t.strictSame(loadable, { handlersDir: HANDLERS, groups: [echo, web, ticker] });
+});
+
+t.test('a valid push API: push_listen beside a udp listener on its port, IPv6, the token as written', async (t) => {
+  const text = `${gateway('ws://127.0.0.1:9000', 'push_listen = [::1]:9001\npush_token = s3cr=t!\n')}\n[chat2]\nmodel = gateway\nlisten = ws://127.0.0.1:9002\nhandler = echo.js\npush_listen = 127.0.0.1:9003\npush_token = x\n\n${group('udp://127.0.0.1:9003')}`;
+  const { config, problems } = load(text);
+  t.same(problems, [], 'a tcp push_listen and a udp listener may share a port');
+  const chat = config?.groups.find((g) => g.name === 'chat');
+  t.strictSame([chat?.pushListen, chat?.pushToken], [{ url: '[::1]:9001', protocol: 'http', transport: 'tcp', host: '::1', port: 9001, path: '' }, 's3cr=t!']);
 });
 
 t.test('loadable: the groups without a problem of their own, unless handlers_dir is gone', async (t) => {
