@@ -41,7 +41,7 @@ const S = {
   rrBusiness: Math.round(envNum('GW_RR_BUSINESS', 1, 1, 16)),
   // (b) and (c)
   clients: Math.round(envNum('GW_CLIENTS', 10000, 1, 8 * Math.max(1, portHigh - portLow - 1000))),
-  clientProcs: Math.round(envNum('GW_CLIENT_PROCS', 4, 1, 32)),
+  clientProcs: Math.round(envNum('GW_CLIENT_PROCS', 8, 1, 32)),
   gateways: Math.round(envNum('GW_GATEWAYS', 1, 1, 16)),
   business: Math.round(envNum('GW_BUSINESS', 1, 1, 16)),
   broadcasts: Math.round(envNum('GW_BROADCASTS', 10, 1, 200)),

@@ -25,7 +25,6 @@ async function client(t: { teardown(fn: () => unknown): void }, port: number): P
   return c;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('chat.js', async (t) => {
   const port = await freePort();
@@ -59,11 +58,11 @@ t.test('chat.js', async (t) => {
     f.send({ type: 'login', name: 'flood' });
     await f.next((m) => m.type === 'room', 'the room');
     for (let i = 0; i < 60; i++) f.send({ type: 'say', text: `line ${i}` });
+    // The warning is sent only for a dropped message; the burst (20) always passes. How many
+    // more pass depends on how fast the machine is: the bucket refills 5 a second.
     await f.next((m) => m.type === 'error' && /slow down/.test(String(m.text)), 'the warning');
-    await sleep(300);
-    const said = f.got.filter((m) => m.type === 'say').length;
-    t.ok(said >= 15 && said <= 21, `about the burst got through (${said} of 60)`);
-    t.equal(f.got.filter((m) => m.type === 'error').length, 1, 'one warning');
+    await waitFor(() => f.got.filter((m) => m.type === 'say').length >= 20, 'the burst to get through');
+    t.ok(f.got.filter((m) => m.type === 'say').length < 60, 'not every line got through');
   });
 
   t.test('a business reload keeps nicknames, rooms and connections', async (t) => {
