@@ -137,6 +137,7 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
     if (spec.default === null) throw new Error(spec.type === 'listen'
       ? 'empty value: write protocol://host:port, or remove the line for a group without a listener'
       : spec.type === 'address' ? 'empty value: write HOST:PORT, or remove the line' : 'empty value: needs a file name');
+    if (spec.default === '') throw new Error('empty value: give one, or remove the line (none is the default)');
     throw new Error(`empty value: remove the line to use the default (${String(spec.default)})`);
   }
   switch (spec.type) {
@@ -169,6 +170,7 @@ export function convert(spec: KeySpec, raw: RawValue): Value {
       return text;
     case 'address': {
       if (text.includes('://')) throw new Error(`"${text}" is HOST:PORT, without a scheme`);
+      if (text.includes('/')) throw new Error(`"${text}" is HOST:PORT, without a path (the API answers at /METHOD)`);
       const spec_ = parseListen(`http://${text}`);
       return { ...spec_, url: text };
     }

@@ -96,6 +96,8 @@ const CASES: Case[] = [
     text: `${GLOBAL}\n${group('text://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token = t\n')}`,
     expected: [['push_listen', ' [echo] push_listen: only for model = gateway'], ['push_token', ' [echo] push_token: only for model = gateway']],
   },
+  gatewayCase('push_listen with a path', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001/push\npush_token = t\n', 'push_listen', 'push_listen: "127.0.0.1:9001/push" is HOST:PORT, without a path (the API answers at /METHOD)'),
+  gatewayCase('an empty push_token', 'ws://127.0.0.1:9000', 'push_listen = 127.0.0.1:9001\npush_token =\n', 'push_token', 'push_token: empty value: give one, or remove the line (none is the default)'),
   gatewayCase('bus = nats', 'ws://127.0.0.1:9000', 'bus = nats://127.0.0.1:4222\n', 'bus', 'bus: nats:// is not built yet: use local (gateways and business processes on this machine)'),
   { name: 'a gateway without a listener', text: `${GLOBAL}\n[chat]\nmodel = gateway\nhandler = echo.js\n`, expected: [['[chat]', ' [chat] listen: missing: a gateway group needs a listener for its clients']] },
   // unknown or misplaced keys
