@@ -29,15 +29,19 @@ type TrackedSocket = Socket & { [kEntry]?: HttpSocket };
 
 /** Lists the TCP connections of a web server in worker.connections (status, graceful stop). */
 export function trackSockets(server: Server, ctx: ListenerContext): void {
+  // One listener for every socket, which finds its entry on the socket: a closure per socket
+  // would keep the entry alive after a WebSocket took the connection over.
+  function closed(this: TrackedSocket): void {
+    const entry = this[kEntry];
+    if (entry) ctx.unregister(entry); // (a WebSocket unregisters itself)
+    ctx.stats.bytesIn += this.bytesRead;
+    ctx.stats.bytesOut += this.bytesWritten;
+  }
   server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (socket: TrackedSocket) => {
     const entry = new HttpSocket(socket, ctx);
     socket[kEntry] = entry;
     ctx.register(entry);
-    socket.once('close', () => {
-      ctx.unregister(entry); // a no-op once a WebSocket took the connection over: it unregisters itself
-      ctx.stats.bytesIn += socket.bytesRead;
-      ctx.stats.bytesOut += socket.bytesWritten;
-    });
+    socket.once('close', closed);
   });
   server.on('tlsClientError', (err: Error, socket: Socket) => {
     ctx.badPackets.report('TLS handshake failed', `from ${socket.remoteAddress}:${socket.remotePort}`, err.message);
@@ -59,6 +63,11 @@ export function trackSockets(server: Server, ctx: ListenerContext): void {
 /** The listed connection of an HTTP listener's socket. */
 export function socketEntry(socket: Socket): HttpSocket | undefined {
   return (socket as TrackedSocket)[kEntry];
+}
+
+/** The socket became a WebSocket's: its HTTP entry is not needed any more (nor its memory). */
+export function dropSocketEntry(socket: Socket): void {
+  (socket as TrackedSocket)[kEntry] = undefined;
 }
 
 /** Serves http:// requests: static files first, then the handler's onMessage(conn, request). */

@@ -12,7 +12,7 @@ import type { ListenerContext } from '../core/context.js';
 import { WebSocketBase } from '../core/websocket.js';
 import type { HttpSocket } from './connection.js';
 import { buildRequest } from './request.js';
-import { socketEntry, trackSockets, upgradeRequired } from './server.js';
+import { dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
 
 export class WsConnection extends WebSocketBase {
   /** Answered the last ping (or sent something) since the previous heartbeat. */
@@ -34,6 +34,7 @@ export class WsConnection extends WebSocketBase {
   opened(ws: WebSocket): void {
     this.adopt(ws);
     this.ctx.replace(this);
+    dropSocketEntry(this.socket);
     ws.on('pong', () => { this.alive = true; });
     ws.on('message', (data, isBinary) => {
       this.alive = true;
