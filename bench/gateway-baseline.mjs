@@ -11,6 +11,11 @@ import { createServer } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 
 const [port, workers, payloadBytes] = process.argv.slice(2).map(Number);
+// GW_BASELINE_SEND (a diagnostic, see bench/README.md): 'buffer' (default) sends one Buffer to
+// every client; 'string' sends the string (ws encodes it for each client); '-cb' (buffer-cb,
+// string-cb) adds a write callback to every send, as Loom's WebSocket send passes one.
+const SEND = process.env.GW_BASELINE_SEND || 'buffer';
+const noop = () => undefined;
 
 /** The broadcast message, exactly as Loom's handler in bench/gateway.mjs makes it. */
 function payloadOf(id, t) {
@@ -28,13 +33,21 @@ if (cluster.isPrimary) {
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill(); process.exit(0); });
 } else {
+  // Exit (not die) on the primary's SIGTERM: NODE_OPTIONS=--cpu-prof then writes a profile.
+  process.on('SIGTERM', () => process.exit(0));
   const server = createServer((req, res) => { res.statusCode = 426; res.end(); });
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => {
     if (!isBinary && data.length > 3 && data[0] === 0x67 && data[1] === 0x6f && data[2] === 0x3a) { // "go:"
       const t = process.hrtime.bigint();
-      const payload = Buffer.from(payloadOf(data.toString('latin1', 3), t));
-      for (const client of wss.clients) if (client.readyState === WebSocket.OPEN) client.send(payload, { binary: false });
+      const cb = SEND.endsWith('-cb') ? noop : undefined;
+      if (SEND.startsWith('string')) {
+        const text = payloadOf(data.toString('latin1', 3), t);
+        for (const client of wss.clients) if (client.readyState === WebSocket.OPEN) client.send(text, { binary: false }, cb);
+      } else {
+        const payload = Buffer.from(payloadOf(data.toString('latin1', 3), t));
+        for (const client of wss.clients) if (client.readyState === WebSocket.OPEN) client.send(payload, { binary: false }, cb);
+      }
       return;
     }
     ws.send(isBinary ? data : data.toString());

@@ -164,9 +164,9 @@ process.on('message', (m) => {
   if (m?.t !== 'close') return;
   closing = true;
   for (const s of sockets) s.resetAndDestroy();
-  send({ t: 'closed', unexpectedCloses });
-  setTimeout(() => process.exit(0), 1000).unref();
-  process.disconnect();
+  // Exit once the answer is written (disconnecting right after send() can lose it).
+  if (process.connected) process.send({ t: 'closed', unexpectedCloses }, () => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
 });
 
 main().catch((err) => fail(err instanceof Error ? err.message : String(err)));

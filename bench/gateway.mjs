@@ -13,7 +13,7 @@
 // Prints a markdown table with medians and ratios (Loom / plain ws), writes every round to
 // bench/results/gateway-<timestamp>.json. See bench/README.md.
 //
-//   node bench/gateway.mjs                                  (needs dist/loom.cjs; ~10 minutes)
+//   node bench/gateway.mjs                                  (needs dist/loom.cjs; about 6 minutes)
 //   GW_ROUNDS=1 GW_SECONDS=2 GW_CLIENTS=2000 GW_SETTLE=3 GW_BROADCASTS=3 node bench/gateway.mjs
 import { existsSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -48,10 +48,16 @@ const S = {
   broadcastWarmup: Math.round(envNum('GW_BROADCAST_WARMUP', 1, 0, 20)),
   gapMs: Math.round(envNum('GW_GAP_MS', 500, 0, 60000)),
   payloadBytes: Math.round(envNum('GW_PAYLOAD_BYTES', 64, 40, 125)),
+  // A diagnostic: how the ws baseline sends its broadcast (bench/gateway-baseline.mjs).
+  baselineSend: process.env.GW_BASELINE_SEND || 'buffer',
   settle: envNum('GW_SETTLE', 20, 0.1, 600),
   sampleMs: Math.round(envNum('GW_SAMPLE_MS', 1000, 10, 60000)),
 };
 const PART_NAMES = ['rr', 'fanout', 'idle'];
+if (!['buffer', 'buffer-cb', 'string', 'string-cb'].includes(S.baselineSend)) {
+  console.error(`bench: GW_BASELINE_SEND=${S.baselineSend} is not one of buffer, buffer-cb, string, string-cb`);
+  process.exit(2);
+}
 if (S.parts.length === 0 || S.parts.some((p) => !PART_NAMES.includes(p))) {
   console.error(`bench: GW_PARTS=${process.env.GW_PARTS} is not a comma list of ${PART_NAMES.join(', ')}`);
   process.exit(2);
@@ -306,8 +312,13 @@ async function openClients(server) {
 /** Resets every client (RST: no TIME_WAIT); throws if any had been closed by the server. */
 async function closeClients(server, clients) {
   let unexpected = 0;
+  // Not through the Mailbox: the child exits right after its answer, and its 'exit' event may
+  // come before the message does; a message listener still gets it.
+  const answers = clients.procs.map((p) => withTimeout(new Promise((resolve) => {
+    p.child.on('message', (m) => { if (m?.t === 'closed') resolve(m); });
+  }), 15000, `${server.name}: client process ${p.child.pid} to close its connections`));
   for (const p of clients.procs) p.child.send({ t: 'close' });
-  for (const p of clients.procs) unexpected += (await p.mb.next('closed', 15000)).unexpectedCloses;
+  for (const a of answers) unexpected += (await a).unexpectedCloses;
   await Promise.all(clients.procs.map((p) => withTimeout(p.mb.exited, 5000, 'client process to exit').catch(() => p.child.kill('SIGKILL'))));
   if (unexpected > 0) throw new Error(`${server.name}: ${unexpected} client(s) were closed by the server`);
 }
@@ -549,7 +560,8 @@ async function main() {
   }
   if (S.parts.includes('fanout')) {
     console.log(`(b) broadcast fan-out: ${S.clients} WebSocket clients in ${S.clientProcs} processes from ${SOURCES[0]}-${SOURCES.at(-1)}, ` +
-      `${S.broadcasts} broadcasts (+${S.broadcastWarmup} warm-up) of ${S.payloadBytes} bytes, ${S.gapMs} ms apart; Loom ${bcProcs} vs one ws process`);
+      `${S.broadcasts} broadcasts (+${S.broadcastWarmup} warm-up) of ${S.payloadBytes} bytes, ${S.gapMs} ms apart; Loom ${bcProcs} vs one ws process` +
+      `${S.baselineSend === 'buffer' ? '' : ` (diagnostic GW_BASELINE_SEND=${S.baselineSend})`}`);
     runs.fanout = await alternate('(b)', fanout, (m) => `trigger → last ${f1(m.triggerToLastMs).padStart(6)} ms (first ${f1(m.triggerToFirstMs)}; ` +
       `send → last ${f1(m.sendToLastMs)}, trigger → send ${f2(m.triggerToSendMs)}), server CPU ${f1(m.serverCpuMsPerBroadcast)} ms/broadcast, ` +
       `clients per process ${m.held}, connected in ${m.openMs} ms`);
@@ -617,7 +629,7 @@ async function main() {
     ...resultMeta('gateway', started, S),
     baselines: {
       rr: 'bench/baseline-web.mjs ws: ws + node:cluster (round-robin), echo',
-      fanout: 'bench/gateway-baseline.mjs with 1 worker: one ws process, broadcast = loop over wss.clients sending one Buffer as a text frame',
+      fanout: `bench/gateway-baseline.mjs with 1 worker: one ws process, broadcast = loop over wss.clients sending ${S.baselineSend.startsWith('buffer') ? 'one Buffer' : 'the string'} as a text frame${S.baselineSend.endsWith('-cb') ? ', with a write callback' : ''}`,
       idle: `bench/gateway-baseline.mjs with ${S.gateways} worker(s)`,
     },
     reference: { workermanGatewayWorker4: WORKERMAN, targets: TARGET },
