@@ -14,6 +14,10 @@ export type FrameHandler = { [kRawFrame]?: (conn: WebSocketBase, bytes: Buffer, 
 
 /** WebSocket.OPEN, without importing the class for one constant. */
 const OPEN = 1;
+// ws.send()'s options, made once: a broadcast sends to thousands.
+const TEXT = { binary: false };
+const BINARY = { binary: true };
+const EMPTY = Buffer.alloc(0);
 
 export abstract class WebSocketBase extends ConnectionBase {
   /** The WebSocket, once the handshake is done. */
@@ -32,14 +36,30 @@ export abstract class WebSocketBase extends ConnectionBase {
     const { ws } = this;
     if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
     if (!this.admit(ws.bufferedAmount)) return false;
-    ws.send(payload, { binary: !text }, this.sent);
-    return this.afterWrite(ws.bufferedAmount);
+    // No callback per message: only once the buffer is full is its flushing watched.
+    ws.send(payload, text ? TEXT : BINARY);
+    const wasFull = this.bufferFull;
+    const result = this.afterWrite(ws.bufferedAmount);
+    if (!wasFull && this.bufferFull) this.watchFlush();
+    return result;
   }
 
-  /** Callback of every write: drained once the WebSocket holds nothing unsent. */
+  /**
+   * Calls sent() once what is queued now has gone to the kernel: an empty write behind it on
+   * the socket (ws writes frames to it in order; compressed ones may still be on their way,
+   * which sent() sees and watches for again).
+   */
+  private watchFlush(): void {
+    const socket = (this.ws as unknown as { _socket?: { write(b: Buffer, cb: () => void): boolean; destroyed: boolean } } | null)?._socket;
+    if (socket && !socket.destroyed) socket.write(EMPTY, this.sent);
+  }
+
+  /** Drained once the WebSocket holds nothing unsent. */
   protected get sent(): () => void {
     return (this.sent_ ??= () => {
-      if (this.bufferFull && this.ws && this.ws.bufferedAmount === 0) this.drained();
+      if (!this.bufferFull || !this.ws) return;
+      if (this.ws.bufferedAmount === 0) this.drained();
+      else setImmediate(() => this.watchFlush());
     });
   }
 

@@ -141,12 +141,13 @@ export class Gateway {
   }
 
   private webSocketConnect(conn: Connection, request: WebSocketRequest): unknown {
+    // Without a handler that asks, the client is made at onConnect, as for other protocols.
+    if (!this.router.asksWebSocketConnect) return true;
     const client = this.newClient(conn);
     // A handshake that never completes (refused, or the peer gone meanwhile) has no onClose.
     (conn as { socket?: { once(event: 'close', fn: () => void): void } }).socket?.once('close', () => {
       if (!client.connected) this.forget(client);
     });
-    if (!this.router.asksWebSocketConnect) return true;
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => { this.verdicts.delete(client.id); resolve(false); }, this.s.verdictTimeout * 1000);
       this.verdicts.set(client.id, (ok) => { clearTimeout(timer); this.verdicts.delete(client.id); resolve(ok); });

@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
@@ -13,6 +13,9 @@ import { WebSocketBase } from '../core/websocket.js';
 import type { HttpSocket } from './connection.js';
 import { buildRequest } from './request.js';
 import { dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
+
+const kConn = Symbol('loom.wsConnection');
+type OwnedWs = WebSocket & { [kConn]?: WsConnection };
 
 export class WsConnection extends WebSocketBase {
   /** Answered the last ping (or sent something) since the previous heartbeat. */
@@ -35,20 +38,30 @@ export class WsConnection extends WebSocketBase {
     this.adopt(ws);
     this.ctx.replace(this);
     dropSocketEntry(this.socket);
-    ws.on('pong', () => { this.alive = true; });
-    ws.on('message', (data, isBinary) => {
-      this.alive = true;
-      this.receiveFrame(data, isBinary);
-    });
-    ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.ctx.stats.badPackets++;
-      this.call('onError', err);
-    });
-    ws.once('close', () => {
-      this.ctx.unregister(this);
-      this.call('onClose');
-    });
+    // Shared listeners that find their connection on the WebSocket: no closures per client.
+    (ws as OwnedWs)[kConn] = this;
+    ws.on('pong', WsConnection.onPong);
+    ws.on('message', WsConnection.onFrame);
+    ws.on('error', WsConnection.onWsError);
+    ws.once('close', WsConnection.onWsClose);
     this.call('onConnect');
+  }
+
+  private static onPong(this: OwnedWs): void { this[kConn]!.alive = true; }
+  private static onFrame(this: OwnedWs, data: RawData, isBinary: boolean): void {
+    const conn = this[kConn]!;
+    conn.alive = true;
+    conn.receiveFrame(data, isBinary);
+  }
+  private static onWsError(this: OwnedWs, err: Error & { code?: string }): void {
+    const conn = this[kConn]!;
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') conn.ctx.stats.badPackets++;
+    conn.call('onError', err);
+  }
+  private static onWsClose(this: OwnedWs): void {
+    const conn = this[kConn]!;
+    conn.ctx.unregister(conn);
+    conn.call('onClose');
   }
 
   close(data?: unknown, raw = false): void {

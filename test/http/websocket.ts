@@ -132,3 +132,40 @@ t.test('websocket listener', async (t) => {
   }, 'the oversize message to be counted');
   t.ok(s);
 });
+
+t.test('a slow WebSocket reader: sends queue up to max_send_buffer_size, onBufferFull, then onBufferDrain', async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[ws]\nlisten = ws://127.0.0.1:${port}\nhandler = flood.js\nmax_send_buffer_size = 262144\n`,
+    global: 'watch = false',
+    files: {
+      'flood.js': `const chunk = 'x'.repeat(65536);
+module.exports = {
+  onMessage(c) {
+    let n = 0;
+    // Until the buffer is full: send() answers true/null while it has room, false after.
+    while (n < 1000 && c.send(chunk) !== false) n++;
+    c.data.sent = n;
+  },
+  onBufferFull(c) { c.data.full = true; },
+  onBufferDrain(c) { c.send('drained after ' + c.data.sent + (c.data.full ? ' full' : '')); },
+};
+`,
+    },
+  });
+  await startDaemon(t, sb);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+  await new Promise((r) => ws.once('open', r));
+  t.teardown(() => ws.terminate());
+  const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+  socket.pause(); // a reader that does not read: the server's buffer fills
+  let chunks = 0;
+  let last = '';
+  ws.on('message', (d) => { const s = d.toString(); if (s.startsWith('drained')) last = s; else chunks++; });
+  ws.send('go');
+  await waitFor(async () => (await statusJson(sb)).processes[0].sendFailures >= 1, 'a send to be refused once the buffer is full');
+  socket.resume();
+  await waitFor(() => last !== '', 'onBufferDrain once the reader caught up', 20000);
+  t.match(last, /^drained after \d+ full$/, 'onBufferFull came first');
+  t.equal(chunks, Number(/after (\d+)/.exec(last)![1]), 'every accepted chunk arrived');
+});
