@@ -19,6 +19,28 @@ const TEXT = { binary: false };
 const BINARY = { binary: true };
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * One unmasked, uncompressed WebSocket frame (a server's) holding payload: built once, a
+ * broadcast writes the same bytes to every client instead of having ws frame each copy.
+ */
+export function buildFrame(payload: Buffer, text: boolean): Buffer {
+  const n = payload.length;
+  const headLength = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headLength + n);
+  frame[0] = 0x80 | (text ? 1 : 2); // FIN, opcode
+  if (n < 126) frame[1] = n;
+  else if (n < 65536) { frame[1] = 126; frame.writeUInt16BE(n, 2); }
+  else { frame[1] = 127; frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2); frame.writeUInt32BE(n >>> 0, 6); }
+  payload.copy(frame, headLength);
+  return frame;
+}
+
+/** What of ws's internals a prebuilt frame needs: its socket, and a sender with nothing pending. */
+interface WsInternals {
+  _socket?: { write(b: Buffer, cb?: () => void): boolean; destroyed: boolean };
+  _sender?: { _state: number; _queue: unknown[]; _firstFragment: boolean };
+}
+
 export abstract class WebSocketBase extends ConnectionBase {
   /** The WebSocket, once the handshake is done. */
   ws: WebSocket | null = null;
@@ -45,12 +67,33 @@ export abstract class WebSocketBase extends ConnectionBase {
   }
 
   /**
+   * A frame built by buildFrame(): written to the socket as it is when ws has nothing of its
+   * own in progress (a compressed or fragmented message), else sent through ws.
+   */
+  sendBuilt(frame: Buffer, payload: Buffer, text: boolean): boolean | null {
+    const { ws } = this;
+    if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
+    const internals = ws as unknown as WsInternals;
+    const sender = internals._sender;
+    const socket = internals._socket;
+    if (!sender || !socket || socket.destroyed || sender._state !== 0 || sender._queue.length > 0 || !sender._firstFragment) {
+      return this.sendFrame(payload, text);
+    }
+    if (!this.admit(ws.bufferedAmount)) return false;
+    socket.write(frame);
+    const wasFull = this.bufferFull;
+    const result = this.afterWrite(ws.bufferedAmount);
+    if (!wasFull && this.bufferFull) this.watchFlush();
+    return result;
+  }
+
+  /**
    * Calls sent() once what is queued now has gone to the kernel: an empty write behind it on
    * the socket (ws writes frames to it in order; compressed ones may still be on their way,
    * which sent() sees and watches for again).
    */
   private watchFlush(): void {
-    const socket = (this.ws as unknown as { _socket?: { write(b: Buffer, cb: () => void): boolean; destroyed: boolean } } | null)?._socket;
+    const socket = (this.ws as unknown as WsInternals | null)?._socket;
     if (socket && !socket.destroyed) socket.write(EMPTY, this.sent);
   }
 

@@ -9,7 +9,7 @@ import { jsonHead, type Frame } from '../bus/frame.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { WorkerStats } from '../core/stats.js';
 import type { Logger } from '../log/logger.js';
-import { kRawFrame, type WebSocketBase } from '../core/websocket.js';
+import { buildFrame, kRawFrame, type WebSocketBase } from '../core/websocket.js';
 import type { Connection, Handler, ProtocolModule } from '../types/handler.js';
 import {
   KEY_LENGTH, Op, decodeMessage, gatewayKeyOf, readAck, readSendHead,
@@ -245,26 +245,26 @@ export class Gateway {
         return bl.link.send(Op.ByeOk, null);
       case Op.Send: {
         const h = readSendHead(f.head);
-        const payload = this.payload(h.k, f.body);
+        const payload = this.payload(h.k, f.body, h.to.length > 1);
         for (const id of h.to) this.deliver(this.clients.get(id), payload);
         return;
       }
       case Op.SendAll: {
         const h = jsonHead<SendAllHead>(f);
-        const payload = this.payload(h.k, f.body);
+        const payload = this.payload(h.k, f.body, true);
         const exclude = h.exclude ? new Set(h.exclude) : null;
         for (const client of this.clients.values()) if (!exclude?.has(client.id)) this.deliver(client, payload);
         return;
       }
       case Op.SendUid: {
         const h = jsonHead<SendUidHead>(f);
-        const payload = this.payload(h.k, f.body);
+        const payload = this.payload(h.k, f.body, true);
         for (const uid of h.uids) for (const id of this.uids.get(uid) ?? []) this.deliver(this.clients.get(id), payload);
         return;
       }
       case Op.SendGroup: {
         const h = jsonHead<SendGroupHead>(f);
-        const payload = this.payload(h.k, f.body);
+        const payload = this.payload(h.k, f.body, true);
         const exclude = h.exclude ? new Set(h.exclude) : null;
         const sent = new Set<string>();
         for (const group of h.groups) {
@@ -369,10 +369,11 @@ export class Gateway {
   }
 
   /** A message of kind k made ready for this listener's clients, once for however many. */
-  private payload(k: Kind, body: Buffer): Outgoing {
+  private payload(k: Kind, body: Buffer, many = false): Outgoing {
     switch (this.s.wire) {
-      // A JSON value's text, or a string, is a text frame; the bytes go as they came.
-      case 'websocket': return { frame: body, text: k !== 'b' };
+      // A JSON value's text, or a string, is a text frame; the bytes go as they came; to many
+      // clients, in one frame built once.
+      case 'websocket': return { frame: body, text: k !== 'b', built: many ? buildFrame(body, k !== 'b') : null };
       case 'builtin': return { wire: this.s.protocol.encode(k === 'b' ? body : body.toString('utf8'), null as never) };
       case 'custom': return { value: decodeMessage(k, body) };
     }
@@ -382,7 +383,10 @@ export class Gateway {
     if (!client) return;
     this.messagesOut++;
     const { conn } = client;
-    if ('frame' in out) (conn as WebSocketBase).sendFrame(out.frame, out.text);
+    if ('frame' in out) {
+      if (out.built) (conn as WebSocketBase).sendBuilt(out.built, out.frame, out.text);
+      else (conn as WebSocketBase).sendFrame(out.frame, out.text);
+    }
     else if ('wire' in out) conn.send(out.wire, true);
     else conn.send(out.value);
   }
@@ -402,7 +406,7 @@ export class Gateway {
   }
 }
 
-type Outgoing = { frame: Buffer; text: boolean } | { wire: string | Buffer } | { value: unknown };
+type Outgoing = { frame: Buffer; text: boolean; built: Buffer | null } | { wire: string | Buffer } | { value: unknown };
 
 interface WebSocketRequest {
   url: string;

@@ -81,6 +81,10 @@ t.test('the gateway API across two gateways and two business processes', async (
     t.equal(await others[0].messages.next(), 'some');
     await a.call('sendToAll', 'most', null, [a.id]);
     for (const c of clients.filter((c) => c !== a)) t.equal(await c.messages.next(), 'most');
+    // A broadcast is framed once for all: a long one (64-bit length), and binary.
+    const long = 'é'.repeat(40000);
+    await a.call('sendToAll', long);
+    for (const c of clients) t.equal(await c.messages.next(), long, `${c.id} got the 80,000-byte message whole`);
     // b got no "some": its next delivery is a marker.
     await a.call('sendToClient', b.id, 'marker');
     t.equal(await b.messages.next(), 'marker', 'b was excluded from "some"');
