@@ -20,8 +20,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import {
-  BENCH, LOOM, Mailbox, ROOT, envNum, establishedByPid, fmt, forkNode, freePort, median, memoryKiB, nofileLimits,
-  resultMeta, run, runMain, sleep, stamp, treeCpuSeconds, treePids, withTimeout,
+  BENCH, LOOM, Mailbox, ROOT, envNum, establishedByPid, fmt, forkNode, freePort, median, nofileLimits,
+  resultMeta, run, runMain, sampleMemory, sleep, stamp, treeCpuSeconds, treePids, withTimeout,
 } from './lib.mjs';
 
 // What GatewayWorker 4.0 got when measured the same way (issue 9), and the targets.
@@ -433,44 +433,6 @@ async function fanout(who) {
 }
 
 // ---- (c) idle memory --------------------------------------------------------------------------
-/** Summed memory (KiB) of `pids` right now; throws if one is gone. */
-function sumMemory(pids) {
-  const sum = { rss: 0, anon: 0, file: 0 };
-  for (const pid of pids) {
-    const m = memoryKiB(pid);
-    if (!m) throw new Error(`server process ${pid} is gone`);
-    sum.rss += m.rss;
-    sum.anon += m.anon;
-    sum.file += m.file;
-  }
-  return sum;
-}
-
-/**
- * Samples every S.sampleMs for S.settle seconds: the minimum of the summed memory of `pids`
- * (each field on its own, as bench/idle-memory.mjs), and the minimum RSS of each of `others`.
- */
-async function sampleMemory(pids, others) {
-  const all = [];
-  const per = new Map([...pids, ...others].map((p) => [p, []]));
-  const sample = () => {
-    all.push(sumMemory(pids));
-    for (const [pid, xs] of per) xs.push(memoryKiB(pid)?.rss ?? NaN);
-  };
-  sample();
-  const end = Date.now() + S.settle * 1000;
-  while (Date.now() + S.sampleMs <= end) {
-    await sleep(S.sampleMs);
-    sample();
-  }
-  return {
-    rss: Math.min(...all.map((m) => m.rss)),
-    anon: Math.min(...all.map((m) => m.anon)),
-    file: Math.min(...all.map((m) => m.file)),
-    samples: all.map((m) => m.rss),
-    perProcess: Object.fromEntries([...per].map(([pid, xs]) => [pid, Math.min(...xs)])),
-  };
-}
 
 async function idle(who) {
   const N = S.clients;
@@ -482,10 +444,10 @@ async function idle(who) {
     const holders = who === 'loom' ? server.gatewayPids : server.workerPids;
     if (holders.length !== S.gateways) throw new Error(`${who}: ${holders.length} client-holding processes, expected ${S.gateways}`);
     const others = who === 'loom' ? [server.pid, ...server.businessPids] : [server.pid];
-    const before = await sampleMemory(holders, others);
+    const before = await sampleMemory(holders, { settleS: S.settle, sampleMs: S.sampleMs, others });
     clients = await openClients(server);
     const { held, ms } = await waitHeld(server, holders, N, `${who}: the server processes`);
-    const after = await sampleMemory(holders, others);
+    const after = await sampleMemory(holders, { settleS: S.settle, sampleMs: S.sampleMs, others });
     const stillHeld = heldBy(server, holders).reduce((a, b) => a + b, 0);
     let reported = null;
     if (who === 'loom') reported = (await loomStatus(server.loom)).processes.reduce((a, p) => a + (p.gateway?.clients ?? 0), 0);

@@ -13,8 +13,8 @@ import { cpus, loadavg } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BENCH, LOOM, Mailbox, ROOT, Servers, envNum, establishedByPid, forkNode, median, memoryKiB, nofileLimits, runMain,
-  sleep, stamp, withTimeout, resultMeta
+  BENCH, LOOM, Mailbox, ROOT, Servers, envNum, establishedByPid, forkNode, median, nofileLimits, runMain,
+  sampleMemory, sleep, stamp, sumMemory, withTimeout, resultMeta
 } from './lib.mjs';
 
 // Reference figures measured by the CEO (Workerman 5 on PHP 8.2; a node:http-style server).
@@ -44,45 +44,6 @@ const NOFILE = S.connections + 256;
 const servers = new Servers({ workers: S.workers, nofile: NOFILE });
 
 // ---- measurement -------------------------------------------------------------------------
-/** Summed memory (KiB) of `pids` right now; throws if one is gone. */
-function sumMemory(pids) {
-  const sum = { rss: 0, anon: 0, file: 0 };
-  for (const pid of pids) {
-    const m = memoryKiB(pid);
-    if (!m) throw new Error(`server process ${pid} is gone`);
-    sum.rss += m.rss;
-    sum.anon += m.anon;
-    sum.file += m.file;
-  }
-  return sum;
-}
-
-/**
- * Minimum of the summed memory of `pids` (each field on its own) sampled every S.sampleMs
- * for S.settle seconds: garbage not yet collected and memory V8 has not yet given back only
- * ever add to a sample.
- */
-async function sampleMemory(pids) {
-  const all = [];
-  const perPid = new Map(pids.map((p) => [p, []]));
-  const sample = () => {
-    all.push(sumMemory(pids));
-    for (const [pid, xs] of perPid) xs.push(memoryKiB(pid)?.rss ?? NaN);
-  };
-  sample();
-  const end = Date.now() + S.settle * 1000;
-  while (Date.now() + S.sampleMs <= end) {
-    await sleep(S.sampleMs);
-    sample();
-  }
-  return {
-    rss: Math.min(...all.map((m) => m.rss)),
-    anon: Math.min(...all.map((m) => m.anon)),
-    file: Math.min(...all.map((m) => m.file)),
-    samples: all.map((m) => m.rss), // summed RSS (KiB), one per S.sampleMs
-    perProcess: Object.fromEntries([...perPid].map(([pid, xs]) => [pid, Math.min(...xs)])), // minimum RSS (KiB) of each worker
-  };
-}
 
 /**
  * Connections each worker holds (open fds of established sockets on the port, from /proc:
@@ -119,7 +80,7 @@ async function measure(name) {
   const server = await startServer(name);
   if (server.workerPids.length !== S.workers) throw new Error(`${name}: expected ${S.workers} worker pids, got ${server.workerPids.join(', ')}`);
   const masterPids = [server.pid];
-  const before = await sampleMemory(server.workerPids);
+  const before = await sampleMemory(server.workerPids, { settleS: S.settle, sampleMs: S.sampleMs });
   const masterBefore = sumMemory(masterPids);
 
   const child = servers.track(forkNode(join(BENCH, 'idle-client.mjs'), [JSON.stringify({ port: server.port, connections: N })], { nofile: NOFILE }));
@@ -141,7 +102,7 @@ async function measure(name) {
       await sleep(250);
     }
     const acceptMs = Date.now() - t0;
-    const after = await sampleMemory(server.workerPids);
+    const after = await sampleMemory(server.workerPids, { settleS: S.settle, sampleMs: S.sampleMs });
     const masterAfter = sumMemory(masterPids);
     // Still all there (nothing was closed under us while sampling), and Loom counts them all?
     const stillHeld = [...heldByWorker(server).values()].reduce((a, b) => a + b, 0);

@@ -434,3 +434,43 @@ export async function runMain(servers, main) {
     if (!interrupted) await servers.cleanup();
   }
 }
+
+/** Summed memory (KiB) of `pids` right now; throws if one is gone. */
+export function sumMemory(pids) {
+  const sum = { rss: 0, anon: 0, file: 0 };
+  for (const pid of pids) {
+    const m = memoryKiB(pid);
+    if (!m) throw new Error(`server process ${pid} is gone`);
+    sum.rss += m.rss;
+    sum.anon += m.anon;
+    sum.file += m.file;
+  }
+  return sum;
+}
+
+/**
+ * Minimum of the summed memory of `pids` (each field on its own), sampled every `sampleMs` for
+ * `settleS` seconds: garbage not yet collected and memory V8 has not yet given back only ever
+ * add to a sample. Also the minimum RSS of each of `pids` and of `others`.
+ */
+export async function sampleMemory(pids, { settleS, sampleMs, others = [] }) {
+  const all = [];
+  const per = new Map([...pids, ...others].map((p) => [p, []]));
+  const sample = () => {
+    all.push(sumMemory(pids));
+    for (const [pid, xs] of per) xs.push(memoryKiB(pid)?.rss ?? NaN);
+  };
+  sample();
+  const end = Date.now() + settleS * 1000;
+  while (Date.now() + sampleMs <= end) {
+    await sleep(sampleMs);
+    sample();
+  }
+  return {
+    rss: Math.min(...all.map((m) => m.rss)),
+    anon: Math.min(...all.map((m) => m.anon)),
+    file: Math.min(...all.map((m) => m.file)),
+    samples: all.map((m) => m.rss), // summed RSS (KiB), one per sampleMs
+    perProcess: Object.fromEntries([...per].map(([pid, xs]) => [pid, Math.min(...xs)])), // minimum RSS (KiB) of each
+  };
+}
