@@ -290,9 +290,7 @@ export class Gateway {
         if (!client) return;
         if (client.uid !== null) this.unbind(client, client.uid);
         client.uid = h.uid;
-        let set = this.uids.get(h.uid);
-        if (!set) this.uids.set(h.uid, (set = new Set()));
-        set.add(client.id);
+        addTo(this.uids, h.uid, client.id);
         return;
       }
       case Op.UnbindUid: {
@@ -306,9 +304,7 @@ export class Gateway {
         const client = this.clients.get(h.c);
         if (!client) return;
         (client.groups ??= new Set()).add(h.group);
-        let set = this.groups.get(h.group);
-        if (!set) this.groups.set(h.group, (set = new Set()));
-        set.add(client.id);
+        addTo(this.groups, h.group, client.id);
         return;
       }
       case Op.LeaveGroup: {
@@ -393,17 +389,26 @@ export class Gateway {
 
   private unbind(client: Client, uid: string): void {
     client.uid = null;
-    const set = this.uids.get(uid);
-    set?.delete(client.id);
-    if (set?.size === 0) this.uids.delete(uid);
+    removeFrom(this.uids, uid, client.id);
   }
 
   private leave(client: Client, group: string): void {
     client.groups?.delete(group);
-    const set = this.groups.get(group);
-    set?.delete(client.id);
-    if (set?.size === 0) this.groups.delete(group);
+    removeFrom(this.groups, group, client.id);
   }
+}
+
+/** An index of client ids by uid or group: a set per key, dropped when empty. */
+function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(id);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, id: string): void {
+  const set = index.get(key);
+  set?.delete(id);
+  if (set?.size === 0) index.delete(key);
 }
 
 type Outgoing = { frame: Buffer; text: boolean; built: Buffer | null } | { wire: string | Buffer } | { value: unknown };
