@@ -69,7 +69,6 @@ export class Gateway {
   readonly key = randomBytes(KEY_LENGTH / 2).toString('hex');
   private counter = 0;
   private readonly clients = new Map<string, Client>();
-  private readonly byConn = new Map<Connection, Client>();
   private readonly uids = new Map<string, Set<string>>();
   private readonly groups = new Map<string, Set<string>>();
   private readonly router: BusinessRouter;
@@ -121,7 +120,7 @@ export class Gateway {
 
   /** `loom connections` rows: the client id, uid and groups beside the connection's own. */
   describe(conn: Connection, row: ConnectionInfo): ConnectionInfo {
-    const client = this.byConn.get(conn);
+    const client = clientOf(conn);
     return client ? { ...row, clientId: client.id, uid: client.uid, groups: client.groups ? [...client.groups] : [] } : row;
   }
 
@@ -136,7 +135,7 @@ export class Gateway {
     const id = this.key + (this.counter++).toString(36);
     const client: Client = { id, conn, uid: null, groups: null, session: null, heard: true, missed: 0, connected: false };
     this.clients.set(id, client);
-    this.byConn.set(conn, client);
+    (conn as Tagged)[kClient] = client;
     return client;
   }
 
@@ -162,7 +161,7 @@ export class Gateway {
   }
 
   private connected(conn: Connection): void {
-    const client = this.byConn.get(conn) ?? this.newClient(conn);
+    const client = clientOf(conn) ?? this.newClient(conn);
     client.connected = true;
     this.router.route(client.id, Op.Connect, { c: client.id, ra: conn.remoteAddress, rp: conn.remotePort });
   }
@@ -175,7 +174,7 @@ export class Gateway {
 
   /** A client's message goes to its business process. */
   private forward(conn: Connection, k: Kind, body: Buffer | string): void {
-    const client = this.byConn.get(conn);
+    const client = clientOf(conn);
     if (!client) return;
     client.heard = true;
     this.messagesIn++;
@@ -185,7 +184,7 @@ export class Gateway {
   }
 
   private closed(conn: Connection): void {
-    const client = this.byConn.get(conn);
+    const client = clientOf(conn);
     if (!client) return;
     const head: { c: string; s?: string } = { c: client.id };
     if (client.session !== null) head.s = client.session;
@@ -195,7 +194,7 @@ export class Gateway {
 
   private forget(client: Client): void {
     this.clients.delete(client.id);
-    this.byConn.delete(client.conn);
+    (client.conn as Tagged)[kClient] = undefined;
     if (client.uid !== null) this.unbind(client, client.uid);
     if (client.groups) for (const g of [...client.groups]) this.leave(client, g);
   }
@@ -397,6 +396,11 @@ export class Gateway {
     removeFrom(this.groups, group, client.id);
   }
 }
+
+/** A connection's client, found on the connection itself (a Map beside it costs memory per client). */
+const kClient = Symbol('loom.gatewayClient');
+type Tagged = Connection & { [kClient]?: Client };
+const clientOf = (conn: Connection): Client | undefined => (conn as Tagged)[kClient];
 
 /** An index of client ids by uid or group: a set per key, dropped when empty. */
 function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
