@@ -13,7 +13,7 @@ import { GatewayApi, type GatewayLinks } from './api.js';
 import { jsonHead } from '../bus/frame.js';
 import {
   Op, ackHead, decodeMessage, readMessageHead,
-  type ConnectHead, type EventHead, type HelloGatewayHead, type QueryName, type ReplyHead, type WebSocketConnectHead,
+  type ConnectHead, type EventHead, type FenceHead, type HelloGatewayHead, type QueryName, type ReplyHead, type WebSocketConnectHead,
 } from './protocol.js';
 
 /** How long a question waits for a gateway's answer before it is answered without it. */
@@ -67,6 +67,8 @@ class GatewayState {
   /** The highest event number handled and not yet acknowledged. */
   toAck = 0;
   bye: (() => void) | null = null;
+  /** Marks sent on this link and not yet answered, by id. */
+  readonly marks = new Map<number, () => void>();
   constructor(readonly link: BusLink) {}
 }
 
@@ -78,6 +80,9 @@ export class Business implements GatewayLinks {
   private readonly byKey = new Map<string, GatewayState>();
   private readonly asking = new Map<number, Asking>();
   private nextQuestion = 1;
+  private nextMark = 1;
+  /** Fences being answered: a graceful stop waits for them before the links close. */
+  private readonly fences = new Set<Promise<void>>();
   private readonly acking = new Set<GatewayState>();
   private ackScheduled = false;
   /** Addresses of this slot's clients, told once at connect. */
@@ -127,6 +132,8 @@ export class Business implements GatewayLinks {
       g.link.send(Op.Bye, null);
     }));
     await Promise.all(waits);
+    // A gateway retires this process before its goodbye answer, so its fence has arrived.
+    await Promise.all([...this.fences]);
     this.flushAcks();
   }
 
@@ -179,6 +186,7 @@ export class Business implements GatewayLinks {
       this.gateways.delete(state);
       if (state.key && this.byKey.get(state.key) === state) this.byKey.delete(state.key);
       for (const [, a] of this.asking) if (a.state === state) a.resolve(undefined);
+      for (const done of state.marks.values()) done();
       state.bye?.();
     };
   }
@@ -200,6 +208,11 @@ export class Business implements GatewayLinks {
       case Op.ByeOk:
         state.bye?.();
         return;
+      case Op.Fence:
+        return this.fence(state, jsonHead<FenceHead>(f).id);
+      case Op.MarkOk:
+        state.marks.get(jsonHead<FenceHead>(f).id)?.();
+        return;
       case Op.Connect:
       case Op.Message:
       case Op.Close:
@@ -211,6 +224,27 @@ export class Business implements GatewayLinks {
         return;
       }
     }
+  }
+
+  /**
+   * A gateway retired this process (a reload): everything it sent before the fence is handled
+   * (one ordered stream). The output of those callbacks went out on every link; a mark behind
+   * it on each, answered by each gateway, proves it arrived before the successor's output can.
+   */
+  private fence(from: GatewayState, id: number): void {
+    this.flushAcks();
+    const marks = [...this.gateways].filter((g) => !g.link.closed).map((g) => new Promise<void>((resolve) => {
+      const mark = this.nextMark++;
+      const timer = setTimeout(done, ASK_TIMEOUT_MS);
+      function done(): void { clearTimeout(timer); g.marks.delete(mark); resolve(); }
+      g.marks.set(mark, done);
+      g.link.send(Op.Mark, { id: mark });
+    }));
+    const fence = Promise.all(marks).then(() => {
+      this.fences.delete(fence);
+      if (!from.link.closed) from.link.send(Op.FenceOk, { id });
+    });
+    this.fences.add(fence);
   }
 
   /** Runs the handler's callback for one client event. */

@@ -13,7 +13,7 @@ import { buildFrame, kRawFrame, type WebSocketBase } from '../core/websocket.js'
 import type { Connection, Handler, ProtocolModule } from '../types/handler.js';
 import {
   KEY_LENGTH, Op, decodeMessage, gatewayKeyOf, readAck, readSendHead,
-  type CloseClientHead, type GroupHead, type HelloBusinessHead, type Kind, type QueryHead,
+  type CloseClientHead, type FenceHead, type GroupHead, type HelloBusinessHead, type Kind, type QueryHead,
   type SendAllHead, type SendGroupHead, type SendUidHead, type SessionHead, type UidHead, type UngroupHead, type VerdictHead,
 } from './protocol.js';
 import { BusinessLink, BusinessRouter, type RouterStats } from './router.js';
@@ -242,6 +242,11 @@ export class Gateway {
       case Op.Bye:
         this.router.leaving(bl);
         return bl.link.send(Op.ByeOk, null);
+      case Op.Mark:
+        // Every frame this link carried before the mark has been applied: say so.
+        return bl.link.send(Op.MarkOk, { id: jsonHead<FenceHead>(f).id });
+      case Op.FenceOk:
+        return this.router.fenced(bl, jsonHead<FenceHead>(f).id);
       case Op.Send: {
         const h = readSendHead(f.head);
         const payload = this.payload(h.k, f.body, h.to.length > 1);

@@ -11,6 +11,9 @@ export const Op = {
   WebSocketConnect: 5,
   Reply: 6,
   ByeOk: 7,
+  /** A retired business process is asked to prove that its output reached every gateway. */
+  Fence: 8,
+  MarkOk: 9,
   // business -> gateway
   HelloBusiness: 20,
   Ack: 21,
@@ -28,6 +31,10 @@ export const Op = {
   Query: 33,
   Verdict: 34,
   Bye: 35,
+  /** Sent to every gateway behind all earlier output; each answers MarkOk on the same link. */
+  Mark: 36,
+  /** The answer to Fence: everything sent before it was handled, its output has arrived everywhere. */
+  FenceOk: 37,
 } as const;
 
 /** How a message body is to be read: text (a string), binary (a Buffer), or JSON text of any other value. */
@@ -64,6 +71,8 @@ export interface WebSocketConnectHead extends ConnectHead {
   req: { url: string; path: string; query: Record<string, string | string[]>; headers: Record<string, string | string[] | undefined> };
 }
 export interface ReplyHead { id: number; r: unknown }
+/** Fence, MarkOk, Mark and FenceOk carry only an id. */
+export interface FenceHead { id: number }
 
 // Heads of the business -> gateway commands.
 export interface HelloBusinessHead { slot: number; pid: number; wsc: boolean }

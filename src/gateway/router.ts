@@ -1,8 +1,10 @@
 // A gateway's way to its business processes. Each client belongs to one business slot (a
 // business worker id), by a hash of its id, so its messages reach the handler in order on one
 // process. Events for a slot with no live link, or whose link is being replaced, are held and
-// go out once the new process is there and the old one has handled all it was sent: during a
-// business reload nothing is lost and nothing arrives twice. A business process that dies
+// go out once the new process is there and the old one has handled all it was sent and its
+// output has reached every gateway (a fence: otherwise the old process's reply to message N
+// could reach a client after the new one's reply to N+1, on another link): during a business
+// reload nothing is lost, nothing arrives twice, nothing overtakes. A business process that dies
 // loses what it was sent and had not handled yet: counted and logged.
 import type { BusLink } from '../bus/bus.js';
 import type { Logger } from '../log/logger.js';
@@ -20,11 +22,30 @@ export class BusinessLink {
   acked = 0;
   /** It said goodbye (a graceful stop): nothing more is sent to it. */
   leaving = false;
+  /** Retired: asked for a fence (once), and whether it answered. */
+  fencing = false;
+  fenced = false;
+  private static nextFence = 1;
+  private fenceId = 0;
+  private fenceAt = 0;
 
   constructor(readonly link: BusLink, readonly hello: HelloBusinessHead) {}
 
-  get drained(): boolean {
-    return this.acked >= this.sent;
+  /** Asks the process to prove that all it was sent is handled and its output delivered. */
+  fence(): void {
+    if (this.fencing) return;
+    this.fencing = true;
+    this.fenceId = BusinessLink.nextFence++;
+    this.fenceAt = this.sent;
+    this.link.send(Op.Fence, { id: this.fenceId });
+  }
+
+  /** The fence's answer: everything sent before it was handled. */
+  fenceOk(id: number): boolean {
+    if (!this.fencing || id !== this.fenceId) return false;
+    this.fenced = true;
+    this.acked = Math.max(this.acked, this.fenceAt);
+    return true;
   }
 
   send(ev: PendingEvent): void {
@@ -49,11 +70,15 @@ class Slot {
     return this.current !== null && !this.current.leaving && this.retiring.size === 0;
   }
 
-  /** Moves a process out of the way; it is waited for while it has events to handle. */
+  /** Moves a process out of the way; it is waited for until its fence comes back. */
   retire(bl: BusinessLink): void {
     if (this.current === bl) this.current = null;
-    if (bl.link.closed || bl.drained) this.retiring.delete(bl);
-    else this.retiring.add(bl);
+    if (bl.link.closed || bl.fenced) {
+      this.retiring.delete(bl);
+      return;
+    }
+    this.retiring.add(bl);
+    bl.fence();
   }
 
   has(bl: BusinessLink): boolean {
@@ -123,11 +148,15 @@ export class BusinessRouter {
     if (slot) slot.retire(bl);
   }
 
-  /** An acknowledgement: a retiring process that has handled everything frees its slot. */
   acked(bl: BusinessLink, seq: number): void {
     bl.acked = Math.max(bl.acked, seq);
+  }
+
+  /** A retiring process's fence came back: its successor gets the slot's events. */
+  fenced(bl: BusinessLink, id: number): void {
+    if (!bl.fenceOk(id)) return;
     const slot = this.slotOf(bl);
-    if (slot && slot.retiring.has(bl) && bl.drained) {
+    if (slot && slot.retiring.has(bl)) {
       slot.retiring.delete(bl);
       this.flush(slot);
     }
