@@ -52,8 +52,8 @@ function formatStatus(s: Status): string {
     `started ${s.startedAt}   uptime ${formatUptime(s.uptime)}   load average ${s.loadavg.join(', ')}`,
     `${s.groups.length} group(s)   ${s.processCount} process(es)`,
     '',
-    table(['group', 'listen', 'count', 'deaths', 'exit statuses', 'reloads', 'handler'], s.groups.map((g) => [
-      g.name, g.listen || '-', g.count, g.deaths,
+    table(['group', 'listen', 'count', 'conns', 'memory', 'mem/conn', 'deaths', 'exit statuses', 'reloads', 'handler'], s.groups.map((g) => [
+      g.name, g.listen || '-', g.count, g.connections, megabytes(g.memory), perConnection(g.memoryPerConnection), g.deaths,
       Object.entries(g.exitStatuses).map(([k, v]) => `${k}:${v}`).join(' ') || '-', g.reloads,
       g.handlerVersions.length > 1 ? `MIXED ${g.handlerVersions.join(' ')}` : g.handlerVersions[0] ?? '-',
     ])),
@@ -66,10 +66,19 @@ function formatStatus(s: Status): string {
       `[${g.name}] processes run ${g.handlerVersions.length} different handler versions (a reload stopped part-way): fix the handler and save it again, or run loom reload`),
     '',
     table(['pid', 'group', 'id', 'listen', 'memory', 'cpu%', 'conns', 'requests', 'qps', 'send_fail', 'errors', 'fds', 'timers', 'handler', 'state'],
-      s.processes.map((p) => [p.pid, p.group, p.workerId, p.listen || '-', `${(p.memory / 1048576).toFixed(1)}M`, p.cpu,
+      s.processes.map((p) => [p.pid, p.group, p.workerId, p.listen || '-', megabytes(p.memory), p.cpu,
         p.connections, p.totalRequests, p.qps, p.sendFailures, p.handlerErrors, files(p), p.timers, p.handlerVersion ?? '-', p.state])),
   ];
   return lines.join('\n');
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)}M`;
+}
+
+/** The estimate of status.ts in KB; '-' without connections. */
+function perConnection(bytes: number | null): string {
+  return bytes === null ? '-' : `~${(bytes / 1024).toFixed(1)}K`;
 }
 
 /** Open file descriptors of a process against its limit, and how long it ran out (connections dropped). */

@@ -47,6 +47,8 @@ export interface WorkerReport {
   fileLimit: number | null;
   timers: number;
   state: string;
+  /** RSS in bytes once serving, before its first connection: what the connections since add to it is theirs. */
+  baseRss: number;
   connections?: ConnectionInfo[];
 }
 

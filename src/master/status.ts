@@ -13,6 +13,8 @@ export interface ProcessStatus {
   workerId: number;
   listen: string;
   memory: number;
+  /** RSS in bytes when it began serving, before its first connection (null: unknown). */
+  baseMemory: number | null;
   cpu: number;
   connections: number;
   totalRequests: number;
@@ -49,6 +51,14 @@ export interface GroupStatus {
   handlerVersions: string[];
   /** The gateway part of a gateway group: its processes' figures summed. */
   gateway?: GatewayReport;
+  /** Its processes' connections and RSS (bytes), summed. */
+  connections: number;
+  memory: number;
+  /**
+   * Estimated bytes per connection: the RSS its processes grew by since they began serving,
+   * over their connections (null: no connections). Garbage and caches count in too.
+   */
+  memoryPerConnection: number | null;
 }
 
 export interface Status {
@@ -83,6 +93,7 @@ export async function buildStatus(master: Master): Promise<Status> {
         workerId: wp.id,
         listen: g.config.listen?.url ?? '',
         memory: 0,
+        baseMemory: r?.baseRss ?? null,
         cpu: 0,
         connections: r?.stats.connections ?? 0,
         totalRequests: r?.stats.totalRequests ?? 0,
@@ -129,6 +140,7 @@ export async function buildStatus(master: Master): Promise<Status> {
       lastReloadError: g.lastReloadError,
       handlerVersions: [...(versions.get(g.name) ?? [])].sort(),
       ...(gatewaySums.has(g.name) ? { gateway: gatewaySums.get(g.name) } : {}),
+      ...memoryOf(processes.filter((p) => p.group === g.name)),
     })),
     processCount: processes.length,
     processes,
@@ -145,6 +157,25 @@ export async function buildConnections(master: Master): Promise<ConnectionRow[]>
     }
   }
   return rows;
+}
+
+/** A group's connections and memory, and the estimated memory per connection. */
+function memoryOf(processes: ProcessStatus[]): Pick<GroupStatus, 'connections' | 'memory' | 'memoryPerConnection'> {
+  let connections = 0;
+  let memory = 0;
+  let grown = 0;
+  let counted = 0;
+  for (const p of processes) {
+    connections += p.connections;
+    memory += p.memory;
+    // Only processes whose RSS was read now and at their start: a missing reading is not growth.
+    if (p.memory > 0 && p.baseMemory !== null) {
+      grown += p.memory - p.baseMemory;
+      counted += p.connections;
+    }
+  }
+  // A heap that shrank since the start (garbage of the startup collected) is no negative cost.
+  return { connections, memory, memoryPerConnection: counted > 0 ? Math.max(0, Math.round(grown / counted)) : null };
 }
 
 /** Two gateway processes' figures added up (a uid or group on both counts twice). */

@@ -122,6 +122,9 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
     }
   }
 
+  // Before the listener accepts its first connection: status estimates what each connection
+  // costs from the growth over this.
+  const baseRss = process.memoryUsage.rss();
   let server: Server | null = null;
   let balancer: Balancer | null = null;
   let udp: UdpSocket | null = null;
@@ -188,6 +191,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
           fileLimit: fileLimit(),
           timers: timers.count,
           state: stopping ? 'stopping' : 'running',
+          baseRss,
           connections: msg.connections ? describeConnections(connections, clients, gateway) : undefined,
         } });
       case 'scale':

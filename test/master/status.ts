@@ -1,6 +1,7 @@
 // status and connections: every field of DESIGN.md, with live values.
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { freePort, LOOM, loom, sandbox, startDaemon, statusJson, waitFor } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
 
@@ -87,4 +88,38 @@ t.test('connections lists async clients too, with their direction', async (t) =>
   t.equal(inbound.remote, out.local, 'the two rows are the two ends of one connection');
   const table = await loom(['connections', '-c', sb.config]);
   t.match(table.stdout, /\bout\s+text\s+127\.0\.0\.1:\d+\s+127\.0\.0\.1:\d+/);
+});
+
+t.test('status shows per group its connections, memory and an estimate of memory per connection', async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[echo]\nlisten = text://127.0.0.1:${port}\ncount = 2\nhandler = echo.js\n`,
+    global: 'watch = false',
+    files: { 'echo.js': `module.exports = { onMessage(c, d) { c.send(d); } };` },
+  });
+  await startDaemon(t, sb);
+  type Group = { name: string; connections: number; memory: number; memoryPerConnection: number | null };
+  const groupOf = async () => (JSON.parse((await loom(['status', '--json', '-c', sb.config])).stdout) as { groups: Group[] }).groups.find((g) => g.name === 'echo')!;
+  const idle = await groupOf();
+  t.equal(idle.connections, 0);
+  t.ok(idle.memory > 1e6, 'the group\'s RSS, summed');
+  t.equal(idle.memoryPerConnection, null, 'no estimate without connections');
+  t.match((await loom(['status', '-c', sb.config])).stdout, /^echo +text:\/\/\S+ +2 +0 +\d+\.\dM +- /m, 'the table: no connections, no estimate');
+
+  const N = 200;
+  const sockets: Socket[] = [];
+  t.teardown(() => { for (const s of sockets) s.destroy(); });
+  await Promise.all(Array.from({ length: N }, () => new Promise<void>((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1' }, () => resolve());
+    s.on('error', reject);
+    sockets.push(s);
+  })));
+  const busy = await waitFor(async () => { const g = await groupOf(); return g.connections === N ? g : null; }, `${N} idle connections in status`);
+  t.type(busy.memoryPerConnection, 'number');
+  t.ok(busy.memoryPerConnection! > 0, `an estimate of bytes per connection (${busy.memoryPerConnection})`);
+  t.ok(busy.memoryPerConnection! < 1048576, 'of a plausible size (under 1 MB)');
+  t.match((await loom(['status', '-c', sb.config])).stdout, new RegExp(`^echo +text://\\S+ +2 +${N} +\\d+\\.\\dM +~\\d+\\.\\dK `, 'm'), 'the table shows it in KB');
+
+  for (const s of sockets) s.destroy();
+  await waitFor(async () => (await groupOf()).memoryPerConnection === null, 'the estimate to go once the connections closed');
 });
