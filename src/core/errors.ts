@@ -14,6 +14,7 @@ export const codes = {
   LOOM_ERR_BAD_PACKET: 'bad inbound packet',
   LOOM_ERR_SEND_BUFFER_FULL: 'send buffer full, data dropped',
   LOOM_ERR_PROTOCOL: 'bad protocol module',
+  LOOM_ERR_HTTP_HEADER: 'a handler gave an HTTP response header with characters HTTP does not allow',
   LOOM_ERR_WORKER_START: 'a worker failed to start',
   LOOM_ERR_WORKER_HUNG: 'a worker does not answer the master (its event loop is blocked)',
   LOOM_ERR_ACCEPT: 'connections could not be accepted (out of file descriptors)',

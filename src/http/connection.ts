@@ -1,13 +1,15 @@
-// An HTTP listener's connections. HttpSocket is the TCP connection (listed in worker.connections
-// and `loom connections`); HttpConnection is one request on it as the handler sees it: `send`
+// An HTTP listener's connections. HttpConnection is one request as the handler sees it: `send`
 // answers that request, and its `id` and `data` are the TCP connection's, so keep-alive requests
-// on one socket share them.
-import type { ServerResponse } from 'node:http';
+// on one socket share them. The TCP connection (listed in worker.connections and `loom
+// connections`) is an HttpSession on the lean path (http/session.ts), an HttpSocket on
+// http.Server.
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { ConnectionBase, peerOf, type ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
 import type { Connection } from '../types/handler.js';
+import type { HttpExchange } from './exchange.js';
+import { hasContentType } from './wire.js';
 
 /** `conn.send({ status, headers, body })`: body a string, Buffer, readable stream or JSON value. */
 export interface HttpResponse {
@@ -17,73 +19,77 @@ export interface HttpResponse {
 }
 
 export class HttpConnection extends ConnectionBase {
-  constructor(private readonly entry: HttpSocket | null, readonly response: ServerResponse, ctx: ListenerContext) {
-    super(entry?.id ?? 0, 'http', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
-    if (entry) {
-      this.remoteAddress = entry.remoteAddress;
-      this.remotePort = entry.remotePort;
-    }
+  constructor(readonly exchange: HttpExchange, ctx: ListenerContext) {
+    super(exchange.owner?.id ?? 0, 'http', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    this.remoteAddress = exchange.remoteAddress;
+    this.remotePort = exchange.remotePort;
   }
 
   override get data(): Record<string, unknown> {
-    return this.entry ? this.entry.data : super.data;
+    const owner = this.exchange.owner;
+    return owner ? owner.data : super.data;
   }
   override set data(v: Record<string, unknown>) {
-    if (this.entry) this.entry.data = v;
+    const owner = this.exchange.owner;
+    if (owner) owner.data = v;
     else super.data = v;
   }
 
   /** True once this request has been answered. */
   get answered(): boolean {
-    return this.response.headersSent || this.response.writableEnded;
+    return this.exchange.answered;
   }
 
   send(data: unknown, raw = false): boolean | null {
-    const res = this.response;
-    if (this.answered || res.destroyed) return this.failed();
-    const r: HttpResponse = !raw && isResponse(data) ? data : { body: data };
-    res.statusCode = r.status ?? 200;
-    for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
-    let body = r.body;
+    const ex = this.exchange;
+    if (ex.answered || ex.gone) return this.failed();
+    let status = 200;
+    let headers: HttpResponse['headers'];
+    let body: unknown = data;
+    if (!raw && isResponse(data)) {
+      status = data.status ?? 200;
+      headers = data.headers;
+      body = data.body;
+    }
+    const typed = hasContentType(headers);
     if (body instanceof Readable) {
-      body.on('error', () => res.destroy());
-      body.pipe(res);
+      void ex.respondStream(status, headers, null, body);
       return null;
     }
     if (body === undefined || body === null) body = '';
-    else if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
-      body = JSON.stringify(body);
-      if (!res.hasHeader('content-type')) res.setHeader('content-type', 'application/json; charset=utf-8');
-    }
-    if (!res.hasHeader('content-type')) res.setHeader('content-type', typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream');
-    res.end(body as string | Uint8Array);
-    return res.writableNeedDrain ? null : true;
+    if (typeof body === 'string') return ex.respond(status, headers, typed ? null : TEXT, body);
+    if (body instanceof Uint8Array) return ex.respond(status, headers, typed ? null : BINARY, body);
+    return ex.respond(status, headers, typed ? null : JSON_TYPE, JSON.stringify(body));
   }
 
   /** Answers (when data is given) and closes the TCP connection after the response. */
   close(data?: unknown, raw = false): void {
-    this.response.shouldKeepAlive = false;
+    this.exchange.closeAfter();
     if (data !== undefined) this.send(data, raw);
     else if (!this.answered) this.send({ status: 204 });
   }
 
   destroy(): void {
-    this.response.socket?.destroy();
+    this.exchange.destroy();
   }
 
   pauseRecv(): void {
-    this.response.req.pause();
+    this.exchange.pauseBody();
   }
 
   resumeRecv(): void {
-    this.response.req.resume();
+    this.exchange.resumeBody();
   }
 
   /** The request body goes to dest as it arrives. */
   override pipe(dest: Connection): void {
-    this.response.req.on('data', (chunk: Buffer) => dest.send(chunk, true));
+    this.exchange.onBodyData((chunk: Buffer) => dest.send(chunk, true));
   }
 }
+
+const TEXT = 'text/plain; charset=utf-8';
+const BINARY = 'application/octet-stream';
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 function isResponse(v: unknown): v is HttpResponse {
   if (v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Uint8Array || v instanceof Readable) return false;

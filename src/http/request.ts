@@ -1,6 +1,6 @@
 // The request object an HTTP handler's onMessage(conn, request) receives. Query, cookies and
 // the body text are worked out only when the handler reads them: most handlers read few.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { decodePath, targetPath } from './path.js';
 
 export class HttpRequest {
@@ -14,12 +14,12 @@ export class HttpRequest {
   private cookies_?: Record<string, string>;
   private path_?: string;
 
-  constructor(req: IncomingMessage, readonly rawBody: Buffer) {
-    this.method = req.method ?? 'GET';
-    this.url = req.url ?? '/';
-    this.headers = req.headers;
-    this.remoteAddress = req.socket.remoteAddress ?? '';
-    this.remotePort = req.socket.remotePort ?? 0;
+  constructor(head: RequestHead, readonly rawBody: Buffer) {
+    this.method = head.method;
+    this.url = head.url;
+    this.headers = head.headers;
+    this.remoteAddress = head.remoteAddress;
+    this.remotePort = head.remotePort;
   }
 
   /**
@@ -76,8 +76,13 @@ export class HttpRequest {
   }
 }
 
-export function buildRequest(req: IncomingMessage, rawBody: Buffer): HttpRequest {
-  return new HttpRequest(req, rawBody);
+/** What a request object is made of (an exchange has it; so has a WebSocket handshake). */
+export interface RequestHead {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
 }
 
 function parseCookies(header: string | undefined): Record<string, string> {

@@ -1,15 +1,48 @@
-// http:// listeners (and https:// with ssl_cert/ssl_key), on Node's own http server and its
-// llhttp parser: keep-alive, pipelining (answered in order), HEAD, header and idle timeouts.
-// Static files under `root` are tried first; the handler answers the rest.
+// The servers of http:// and ws:// listeners. Plain http:// and ws:// run on Loom's lean path
+// (http/session.ts: llhttp on the socket, no http.Server); https:// and wss:// on Node's
+// http.Server, whose cost TLS dwarfs, and which is also the fallback where the parser binding
+// is missing. Both give the same exchanges to the same dispatch (http/dispatch.ts).
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttps, Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer as createNet, type Server as NetServer, type Socket } from 'node:net';
 import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
 import type { ListenerContext } from '../core/context.js';
-import { HttpConnection, HttpSocket } from './connection.js';
-import { buildRequest } from './request.js';
-import { serveStatic } from './static.js';
+import { HttpSocket } from './connection.js';
+import { serveRequest } from './dispatch.js';
+import { NodeExchange } from './exchange.js';
+import { LeanHttp, llhttp, type LeanExchange } from './session.js';
+
+/**
+ * A lean http:// or ws:// server, not yet listening; null where the parser binding is missing.
+ * onUpgrade: ws:// listeners take upgrade requests; others answer 426 to plain requests.
+ */
+export function createLeanServer(
+  group: GroupConfig,
+  ctx: ListenerContext,
+  onRequest: (ex: LeanExchange) => void,
+  onUpgrade: ((ex: LeanExchange, socket: Socket, head: Buffer) => void) | null,
+): { server: NetServer; http: LeanHttp } | null {
+  const ll = llhttp();
+  if (ll === null) return null;
+  const http = new LeanHttp({
+    ctx,
+    headerTimeoutMs: group.headerTimeout * 1000,
+    idleTimeoutMs: group.idleTimeout * 1000,
+    maxBody: group.maxPackageSize,
+    onRequest,
+    onUpgrade,
+  }, ll);
+  // Half-open: a client's FIN still lets the answers to what it asked go out.
+  const server = createNet({ noDelay: true, allowHalfOpen: true }, http.accept);
+  server.on('close', () => http.stop());
+  return { server, http };
+}
+
+/** Serves http:// requests on the lean path: static files first, then the handler. */
+export function leanHttp(group: GroupConfig, ctx: ListenerContext): NetServer | null {
+  return createLeanServer(group, ctx, (ex) => serveRequest(ex, ctx, group), null)?.server ?? null;
+}
 
 /** An http(s) server with the group's timeouts, not yet listening; https with TLS material. */
 export function createWebServer(group: GroupConfig, tls: TlsMaterial | null): Server {
@@ -70,7 +103,7 @@ export function dropSocketEntry(socket: Socket): void {
   (socket as TrackedSocket)[kEntry] = undefined;
 }
 
-/** Serves http:// requests: static files first, then the handler's onMessage(conn, request). */
+/** Serves https:// requests (and http:// without the lean path) on http.Server. */
 export function attachHttp(server: Server, ctx: ListenerContext, group: GroupConfig): void {
   trackSockets(server, ctx);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -79,80 +112,7 @@ export function attachHttp(server: Server, ctx: ListenerContext, group: GroupCon
       entry.inFlight++;
       res.once('close', () => entry.answered());
     }
-    handle(req, res, ctx, group, entry);
-  });
-}
-
-/** Static files first (GET/HEAD with root), then the body, then the handler. */
-function handle(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, group: GroupConfig, entry: HttpSocket | undefined): void {
-  if (group.root && (req.method === 'GET' || req.method === 'HEAD')) {
-    serveStatic(group.root, req, res).then(
-      (served) => { if (!served) withBody(req, res, ctx, entry); },
-      (err: Error) => {
-        ctx.log.warn(`static file for ${req.url}: ${err.message}`);
-        if (!res.headersSent) { res.statusCode = 500; res.end(); }
-      },
-    );
-    return;
-  }
-  withBody(req, res, ctx, entry);
-}
-
-const NO_BODY = Buffer.alloc(0);
-
-function withBody(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, entry: HttpSocket | undefined): void {
-  // Most requests have no body: answer them without a promise in between.
-  if (!req.headers['content-length'] && !req.headers['transfer-encoding']) return dispatch(req, res, ctx, entry, NO_BODY);
-  void readBody(req, ctx.maxPackageSize).then((body) => {
-    if (body !== null) return dispatch(req, res, ctx, entry, body);
-    ctx.stats.badPackets++;
-    res.shouldKeepAlive = false;
-    res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-    res.end('Payload Too Large\n');
-  });
-}
-
-function dispatch(req: IncomingMessage, res: ServerResponse, ctx: ListenerContext, entry: HttpSocket | undefined, body: Buffer): void {
-  const fn = ctx.handler.onMessage;
-  if (!fn) {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('Not Found\n');
-    return;
-  }
-  ctx.stats.totalRequests++;
-  const conn = new HttpConnection(entry ?? null, res, ctx);
-  const answer500 = () => {
-    if (!conn.answered && !res.destroyed) { res.statusCode = 500; res.end('Internal Server Error\n'); }
-  };
-  let result: unknown;
-  try {
-    result = fn.call(ctx.handler, conn, buildRequest(req, body));
-  } catch (err) {
-    ctx.guard.report('onMessage', err);
-    answer500();
-    return;
-  }
-  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    // Through the guard, so a rejection is logged with file:line and counted like any other.
-    ctx.guard.call('onMessage', () => result, undefined);
-    (result as PromiseLike<unknown>).then(undefined, answer500);
-  }
-}
-
-/** The request body, or null when it exceeds max_package_size (then nothing more is read). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) return Promise.resolve(null);
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) { req.removeAllListeners('data'); req.pause(); resolve(null); return; }
-      chunks.push(c);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.once('error', () => resolve(null));
+    serveRequest(new NodeExchange(req, res, entry ?? null), ctx, group);
   });
 }
 

@@ -3,11 +3,11 @@
 // segment survives), each segment decoded once, a segment holding a slash, backslash or NUL
 // refused, and the file's realpath must lie inside root's realpath (so a symlink out of root is
 // refused too). Dotfiles count as missing.
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type { HttpExchange } from './exchange.js';
 import { targetPath } from './path.js';
 
 const MIME: Record<string, string> = {
@@ -44,13 +44,13 @@ const MIME: Record<string, string> = {
 /** What a URL path maps to under root: a file, a redirect to the directory's slash form, or an error status. */
 type Target = { file: string; stats: Stats } | { redirect: string } | { status: number } | null;
 
-export async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const target = await locate(resolve(root), req.url ?? '');
+export async function serveStatic(root: string, ex: HttpExchange): Promise<boolean> {
+  const target = await locate(resolve(root), ex.url);
   if (target === null) return false;
-  if ('status' in target) return answer(res, target.status);
-  if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, { Allow: 'GET, HEAD' });
-  if ('redirect' in target) return answer(res, 301, { Location: target.redirect });
-  await sendFile(req, res, target.file, target.stats);
+  if ('status' in target) return answer(ex, target.status);
+  if (ex.method !== 'GET' && ex.method !== 'HEAD') return answer(ex, 405, { Allow: 'GET, HEAD' });
+  if ('redirect' in target) return answer(ex, 301, { Location: target.redirect });
+  await sendFile(ex, target.file, target.stats);
   return true;
 }
 
@@ -111,15 +111,15 @@ function inside(realRoot: string, real: string): boolean {
   return rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel);
 }
 
-async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, stats: Stats): Promise<void> {
+async function sendFile(ex: HttpExchange, file: string, stats: Stats): Promise<void> {
   const size = stats.size;
   // Weak: size+mtime says "same file", not byte-for-byte identity the way a hash would.
   const etag = `W/"${size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}"`;
   const lastModified = stats.mtime.toUTCString();
   const validators = { ETag: etag, 'Last-Modified': lastModified };
 
-  if (notModified(req, etag, stats.mtimeMs)) {
-    res.writeHead(304, validators).end();
+  if (notModified(ex, etag, stats.mtimeMs)) {
+    ex.respond(304, validators, null, '');
     return;
   }
   const headers: Record<string, string | number> = {
@@ -130,10 +130,10 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string,
   let status = 200;
   let start = 0;
   let end = size - 1;
-  const range = req.method === 'GET' ? parseRange(req.headers.range, size) : null; // RFC 9110: GET only
-  if (range && ifRangeHolds(header(req, 'if-range'), etag, lastModified)) {
+  const range = ex.method === 'GET' ? parseRange(ex.headers.range, size) : null; // RFC 9110: GET only
+  if (range && ifRangeHolds(header(ex, 'if-range'), etag, lastModified)) {
     if (range === 'unsatisfiable') {
-      answer(res, 416, { 'Content-Range': `bytes */${size}` });
+      answer(ex, 416, { 'Content-Range': `bytes */${size}` });
       return;
     }
     [start, end] = range;
@@ -141,8 +141,8 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string,
     headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
   }
   headers['Content-Length'] = end - start + 1;
-  if (req.method === 'HEAD' || size === 0) {
-    res.writeHead(status, headers).end();
+  if (ex.method === 'HEAD' || size === 0) {
+    ex.respond(status, headers, null, '');
     return;
   }
   // Opened before the status line goes out, so a file that vanished or is unreadable gets an
@@ -152,25 +152,21 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string,
     fh = await open(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    answer(res, code === 'EACCES' || code === 'EPERM' ? 403 : 404);
+    answer(ex, code === 'EACCES' || code === 'EPERM' ? 403 : 404);
     return;
   }
-  res.writeHead(status, headers);
-  try {
-    await pipeline(fh.createReadStream({ start, end }), res);
-  } catch {
-    res.destroy(); // client gone or read error mid-body: the length promised can't be kept
-  }
+  // A read error or a client gone mid-body ends the connection: the length promised can't be kept.
+  await ex.respondStream(status, headers, null, fh.createReadStream({ start, end }));
 }
 
 /** RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since. */
-function notModified(req: IncomingMessage, etag: string, mtimeMs: number): boolean {
-  const inm = req.headers['if-none-match'];
+function notModified(ex: HttpExchange, etag: string, mtimeMs: number): boolean {
+  const inm = ex.headers['if-none-match'];
   if (inm !== undefined) {
     const opaque = (tag: string) => tag.trim().replace(/^W\//, ''); // weak comparison
     return inm.trim() === '*' || inm.split(',').some((t) => opaque(t) === opaque(etag));
   }
-  const ims = Date.parse(req.headers['if-modified-since'] ?? '');
+  const ims = Date.parse(ex.headers['if-modified-since'] ?? '');
   return !Number.isNaN(ims) && Math.floor(mtimeMs / 1000) * 1000 <= ims; // HTTP dates have whole seconds
 }
 
@@ -204,15 +200,13 @@ export function parseRange(header: string | undefined, size: number): [number, n
   return [start, end];
 }
 
-function answer(res: ServerResponse, status: number, headers: Record<string, string> = {}): true {
-  const body = `${status} ${STATUS_CODES[status] ?? ''}\n`;
-  res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+function answer(ex: HttpExchange, status: number, headers: Record<string, string> = {}): true {
+  ex.respond(status, headers, 'text/plain; charset=utf-8', `${status} ${STATUS_CODES[status] ?? ''}\n`);
   return true;
 }
 
 /** Headers Node has no type for come as string | string[]; of a repeated one, the first counts. */
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
+function header(ex: HttpExchange, name: string): string | undefined {
+  const v = ex.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }

@@ -1,18 +1,22 @@
-// websocket:// (ws://) listeners: the handshake on Node's http server, framing by the `ws`
-// package. onWebSocketConnect(conn, request) sees path, query, headers and may refuse the
-// client; strings go out as text frames, Buffers as binary; a message over max_package_size
-// closes with 1009 (ws's maxPayload); idle peers are pinged and dropped when silent.
+// websocket:// (ws://) listeners: the handshake on Loom's lean HTTP path (wss:// on Node's
+// http.Server), framing by the `ws` package (noServer: ws only completes the handshake).
+// onWebSocketConnect(conn, request) sees path, query, headers and may refuse the client;
+// strings go out as text frames, Buffers as binary; a message over max_package_size closes
+// with 1009 (ws's maxPayload); idle peers are pinged and dropped when silent.
 import type { IncomingMessage, Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
 import { WebSocketBase } from '../core/websocket.js';
-import type { HttpSocket } from './connection.js';
-import { buildRequest } from './request.js';
-import { dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
+import { HttpRequest, type RequestHead } from './request.js';
+import { forgetSession } from './session.js';
+import { createLeanServer, dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
+
+/** The TCP connection a WebSocket grew from, as listed until the handshake: its id and peer. */
+interface Origin { readonly id: number; readonly remoteAddress: string; readonly remotePort: number }
 
 const kConn = Symbol('loom.wsConnection');
 type OwnedWs = WebSocket & { [kConn]?: WsConnection };
@@ -22,7 +26,7 @@ export class WsConnection extends WebSocketBase {
   alive = true;
   protected declare readonly ctx: ListenerContext;
 
-  constructor(readonly socket: Socket, entry: HttpSocket | undefined, ctx: ListenerContext) {
+  constructor(readonly socket: Socket, entry: Origin | undefined, ctx: ListenerContext) {
     super(entry?.id ?? ctx.nextConnectionId(), 'websocket', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
     if (entry) {
       this.remoteAddress = entry.remoteAddress;
@@ -38,6 +42,7 @@ export class WsConnection extends WebSocketBase {
     this.adopt(ws);
     this.ctx.replace(this);
     dropSocketEntry(this.socket);
+    forgetSession(this.socket);
     // Shared listeners that find their connection on the WebSocket: no closures per client.
     (ws as OwnedWs)[kConn] = this;
     ws.on('pong', WsConnection.onPong);
@@ -79,13 +84,46 @@ export class WsConnection extends WebSocketBase {
   }
 }
 
+/** A ws:// server on the lean HTTP path; null where the parser binding is missing. */
+export function leanWebSocket(group: GroupConfig, ctx: ListenerContext): NetServer | null {
+  const wss = webSocketServer(group);
+  const lean = createLeanServer(
+    group, ctx,
+    (ex) => ex.respond(426, UPGRADE_HEADERS, 'text/plain; charset=utf-8', 'Upgrade Required\n'),
+    (ex, socket, head) => {
+      const conn = new WsConnection(socket, ex.session, ctx);
+      void upgrade(wss, ex, ex, socket, head, conn, ctx);
+    },
+  );
+  if (lean === null) return null;
+  heartbeat(ctx, group);
+  return lean.server;
+}
+
+const UPGRADE_HEADERS = { Upgrade: 'websocket', Connection: 'Upgrade' };
+
+function webSocketServer(group: GroupConfig): WebSocketServer {
+  return new WebSocketServer({ noServer: true, maxPayload: group.maxPackageSize, perMessageDeflate: group.permessageDeflate });
+}
+
+/** wss:// (and ws:// without the lean path) on http.Server. */
 export function attachWebSocket(server: Server, ctx: ListenerContext, group: GroupConfig): void {
   trackSockets(server, ctx);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: group.maxPackageSize, perMessageDeflate: group.permessageDeflate });
+  const wss = webSocketServer(group);
   server.on('request', (_req, res) => upgradeRequired(res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    void upgrade(wss, req, socket, head, ctx);
+    const conn = new WsConnection(req.socket, socketEntry(req.socket), ctx);
+    const entry = socketEntry(req.socket);
+    const head_: RequestHead = {
+      method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers,
+      remoteAddress: entry?.remoteAddress ?? req.socket.remoteAddress ?? '', remotePort: entry?.remotePort ?? req.socket.remotePort ?? 0,
+    };
+    void upgrade(wss, req, head_, socket, head, conn, ctx);
   });
+  heartbeat(ctx, group);
+}
+
+function heartbeat(ctx: ListenerContext, group: GroupConfig): void {
   // Heartbeat: a peer that has not answered the last ping within idle_timeout is dropped.
   const timer = setInterval(() => {
     for (const c of ctx.connections.values()) {
@@ -98,8 +136,11 @@ export function attachWebSocket(server: Server, ctx: ListenerContext, group: Gro
   timer.unref();
 }
 
-async function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ListenerContext): Promise<void> {
-  const conn = new WsConnection(req.socket, socketEntry(req.socket), ctx);
+/**
+ * onWebSocketConnect's verdict, then ws's handshake. req is what ws reads (method, url,
+ * headers): an IncomingMessage, or the lean path's exchange.
+ */
+async function upgrade(wss: WebSocketServer, req: Pick<IncomingMessage, 'method' | 'url' | 'headers'>, request: RequestHead, socket: Duplex, head: Buffer, conn: WsConnection, ctx: ListenerContext): Promise<void> {
   const refuse = (status: string) => {
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     socket.destroy();
@@ -108,7 +149,7 @@ async function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duple
   if (check) {
     let verdict: unknown;
     try {
-      verdict = await check.call(ctx.handler, conn, buildRequest(req, Buffer.alloc(0)));
+      verdict = await check.call(ctx.handler, conn, new HttpRequest(request, Buffer.alloc(0)));
     } catch (err) {
       ctx.guard.report('onWebSocketConnect', err);
       return refuse('403 Forbidden');
@@ -116,5 +157,5 @@ async function upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duple
     if (verdict === false) return refuse('403 Forbidden');
   }
   if (socket.destroyed) return;
-  wss.handleUpgrade(req, socket, head, (ws) => conn.opened(ws));
+  wss.handleUpgrade(req as IncomingMessage, socket, head, (ws) => conn.opened(ws));
 }

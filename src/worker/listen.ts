@@ -8,8 +8,8 @@ import type { GroupConfig } from '../config/types.js';
 import type { ListenerContext } from '../core/context.js';
 import { LoomError } from '../core/errors.js';
 import { StreamConnection } from '../core/stream.js';
-import { attachHttp, createWebServer } from '../http/server.js';
-import { attachWebSocket } from '../http/websocket.js';
+import { attachHttp, createWebServer, leanHttp } from '../http/server.js';
+import { attachWebSocket, leanWebSocket } from '../http/websocket.js';
 
 /** Handles the kernel gives the master; received here as raw libuv handles. */
 export interface RawHandle { fd: number; close(): void }
@@ -20,11 +20,16 @@ const ACCEPT_LOG_MS = 10_000;
 export function listenStream(handle: RawHandle, group: GroupConfig, tls: TlsMaterial | null, ctx: ListenerContext, onConnection: (s: Socket) => void): Promise<Server> {
   const listen = group.listen!;
   let server: Server;
-  if (listen.protocol === 'http' || listen.protocol === 'websocket') {
-    const web = createWebServer(group, tls);
-    if (listen.protocol === 'http') attachHttp(web, ctx, group);
-    else attachWebSocket(web, ctx, group);
-    server = web;
+  const web = listen.protocol === 'http' || listen.protocol === 'websocket';
+  // Plain http:// and ws:// on the lean path; TLS (and a runtime without the parser binding) on http.Server.
+  const lean = web && !tls ? (listen.protocol === 'http' ? leanHttp(group, ctx) : leanWebSocket(group, ctx)) : null;
+  if (lean) {
+    server = lean;
+  } else if (web) {
+    const node = createWebServer(group, tls);
+    if (listen.protocol === 'http') attachHttp(node, ctx, group);
+    else attachWebSocket(node, ctx, group);
+    server = node;
   } else if (tls) {
     // TLS text/frame/tcp/custom: connections are handed over only after the handshake, so
     // they are not balanced by hand-off (worker/balance.ts); the handshake cost spreads them.

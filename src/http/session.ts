@@ -1,0 +1,690 @@
+// Loom's lean HTTP/1.1 path: one HttpSession per TCP connection of an http:// or ws://
+// listener, llhttp (Node's own parser, http/llhttp.ts) reading the socket's handle directly,
+// and one LeanExchange per request. What http.Server does per request with two streams and
+// their events is here a few fields: responses are written in request order (a pipelined
+// answer that is ready early waits for the ones before it), the answers to one read go out in
+// one writev (corked from the first message of the read to the end of it), and the head
+// fields come from constants. Timeouts (header, request, keep-alive idle) are checked by one
+// sweep per listener rather than a timer per socket.
+import type { Socket } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { ConnectionBase, peerOf, type ConnectionInfo } from '../core/connection.js';
+import type { ListenerContext } from '../core/context.js';
+import type { HttpExchange } from './exchange.js';
+import { headerObject, llhttp, type Llhttp, type LlhttpParser, type ParseError } from './llhttp.js';
+import { CONTINUE, badField, bodiless, errorResponse, responseHead, type Framing, type OutHeaders } from './wire.js';
+
+/** More header fields than this: 431 (Apache's LimitRequestFields). */
+export const MAX_HEADER_FIELDS = 100;
+/** Requests read ahead of their answers before the connection stops reading. */
+const MAX_PIPELINED = 128;
+/** Queued response bytes past which the connection stops reading (Node's high-water mark). */
+const WRITE_HIGH = 64 * 1024;
+/** A request whose body is still arriving after this long: 408 (as http.Server's requestTimeout). */
+const REQUEST_TIMEOUT_MS = 300_000;
+
+export interface LeanSettings {
+  ctx: ListenerContext;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxBody: number;
+  /** A complete request (its body read): static files, then the handler. */
+  onRequest(ex: LeanExchange): void;
+  /** ws:// listeners: an upgrade request, the socket it came on and the bytes after it. */
+  onUpgrade: ((ex: LeanExchange, socket: Socket, head: Buffer) => void) | null;
+}
+
+/** After its last answer, a connection still reads (and drops) what comes for this long. */
+const LINGER_MS = 5000;
+
+const kSession = Symbol('loom.httpSession');
+const kHttp = Symbol('loom.leanHttp');
+type OwnedSocket = Socket & { [kSession]?: HttpSession; [kHttp]?: LeanHttp };
+type OwnedParser = LlhttpParser & { [kSession]?: HttpSession };
+type StreamHandle = { readStart(): number; readStop(): number; isStreamBase?: boolean; reading?: boolean };
+
+/** A coarse clock for timeouts, moved by the sweep: no Date.now() per request. */
+let clock = Date.now();
+
+/** One listener's lean HTTP: accepts sockets, sweeps their timeouts. */
+export class LeanHttp {
+  readonly sessions = new Set<HttpSession>();
+  readonly ll: Llhttp;
+  readonly keepAliveSeconds: number;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(readonly s: LeanSettings, ll: Llhttp) {
+    this.ll = ll;
+    this.keepAliveSeconds = Math.max(1, Math.round(s.idleTimeoutMs / 1000));
+    this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1000, s.headerTimeoutMs / 2)));
+    this.sweeper.unref();
+  }
+
+  /** The listener's connection callback. */
+  readonly accept = (socket: Socket): void => {
+    const session = new HttpSession(socket as OwnedSocket, this);
+    this.sessions.add(session);
+    this.s.ctx.register(session);
+  };
+
+  /** The listener closed for good: its sweep stops once its connections are gone. */
+  stop(): void {
+    if (this.sessions.size === 0) clearInterval(this.sweeper);
+  }
+
+  private sweep(): void {
+    const now = (clock = Date.now());
+    const { headerTimeoutMs, idleTimeoutMs } = this.s;
+    for (const s of this.sessions) s.sweep(now, headerTimeoutMs, idleTimeoutMs);
+  }
+
+  /** A socket of this listener closed (an upgraded one too: its bytes count here). */
+  socketClosed(socket: OwnedSocket): void {
+    const { ctx } = this.s;
+    ctx.stats.bytesIn += socket.bytesRead;
+    ctx.stats.bytesOut += socket.bytesWritten;
+    const s = socket[kSession];
+    if (!s) return;
+    socket[kSession] = undefined;
+    this.sessions.delete(s);
+    s.closed();
+  }
+}
+
+/** A TCP connection of a lean HTTP listener; listed in worker.connections as the requests' conn. */
+export class HttpSession extends ConnectionBase {
+  parser: OwnedParser | null;
+  /** Requests not yet fully answered, in the order they came. */
+  private queue: LeanExchange[] = [];
+  /** The request being read (headers done, body arriving), if any. */
+  private reading: LeanExchange | null = null;
+  /** Header fields of a request whose head came in several reads. */
+  private partHeaders: string[] | null = null;
+  private partUrl = '';
+  /** When the request being read began (or the connection opened); 0 when none. */
+  private requestStart: number;
+  private headersDone = false;
+  /** When the last answer went out with nothing left to read or answer. */
+  private idleSince = 0;
+  private corked = false;
+  private readStopped = false;
+  private paused = false;
+  /** No more requests are read; the connection ends once the queue is answered. */
+  private ending = false;
+  private upgrading: LeanExchange | null = null;
+  private waitingDrain = false;
+  /** Inside the parser's execute (a callback ran, its kOnExecute has not yet). */
+  private inParse = false;
+  /** Ended by this side at this time: dropped after LINGER_MS. */
+  private lingerSince = 0;
+  private closing = false;
+  private pausedByHandler = false;
+
+  constructor(readonly socket: OwnedSocket, readonly http: LeanHttp) {
+    const { ctx } = http.s;
+    super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    const peer = peerOf(socket);
+    this.remoteAddress = peer.address ?? '';
+    this.remotePort = peer.port ?? 0;
+    this.requestStart = clock;
+    socket[kSession] = this;
+    socket[kHttp] = http;
+    socket.on('error', ignore);
+    socket.on('end', onSocketEnd);
+    socket.once('close', onSocketClose);
+    const ll = http.ll;
+    const p = new ll.Parser() as OwnedParser;
+    p.initialize(ll.Parser.REQUEST, PARSER_RESOURCE, 0, ll.Parser.kLenientNone);
+    p[kSession] = this;
+    p[ll.Parser.kOnMessageBegin] = onMessageBegin;
+    p[ll.Parser.kOnHeaders] = onHeaders;
+    p[ll.Parser.kOnHeadersComplete] = onHeadersComplete;
+    p[ll.Parser.kOnBody] = onBody;
+    p[ll.Parser.kOnMessageComplete] = onMessageComplete;
+    p[ll.Parser.kOnExecute] = onExecute;
+    this.parser = p;
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (handle?.isStreamBase) {
+      p.consume(handle);
+    } else {
+      // Not a plain stream handle: fed from 'data' events instead.
+      socket.on('data', onSocketData);
+    }
+  }
+
+  // --- parser events (called through the shared functions below) ---
+
+  messageBegin(): void {
+    this.inParse = true;
+    this.requestStart = clock;
+    this.headersDone = false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+    }
+  }
+
+  headers(raw: string[], url: string): void {
+    this.inParse = true;
+    if (this.partHeaders === null) this.partHeaders = raw.slice();
+    else for (const h of raw) this.partHeaders.push(h);
+    this.partUrl += url;
+  }
+
+  headersComplete(major: number, minor: number, raw: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    this.inParse = true;
+    if (raw === undefined) {
+      raw = this.partHeaders ?? [];
+      url = this.partUrl;
+      this.partHeaders = null;
+      this.partUrl = '';
+    }
+    this.headersDone = true;
+    const ex = new LeanExchange(this, this.http.ll.methods[method] ?? 'GET', url ?? '/', headerObject(raw), keepAlive, major === 1 && minor === 0);
+    this.queue.push(ex);
+    this.reading = ex;
+    if (raw.length > MAX_HEADER_FIELDS * 2) return this.refuseRequest(ex, 431, `${raw.length / 2} header fields (at most ${MAX_HEADER_FIELDS})`);
+    const h = ex.headers;
+    if (major === 1 && minor >= 1 && h.host === undefined) return this.refuseRequest(ex, 400, 'HTTP/1.1 request without Host');
+    if (Number(h['content-length'] ?? 0) > this.http.s.maxBody) return this.refuseRequest(ex, 413, null);
+    if (upgrade && this.http.s.onUpgrade !== null) {
+      ex.upgrade = true;
+      return 0;
+    }
+    // An upgrade this listener does not speak is an ordinary request, and the last one.
+    if (upgrade) ex.keepAlive = false;
+    const expect = h.expect;
+    if (expect !== undefined) {
+      if (!/^100-continue$/i.test(expect.trim())) return this.refuseRequest(ex, 417, null);
+      ex.continueWanted = true;
+      if (this.queue[0] === ex) this.sendContinue(ex);
+    }
+    return 0;
+  }
+
+  body(chunk: Buffer): void {
+    this.inParse = true;
+    const ex = this.reading;
+    if (ex === null || ex.refused) return;
+    ex.bodySize += chunk.length;
+    if (ex.bodySize > this.http.s.maxBody) {
+      this.refuseRequest(ex, 413, null);
+      return;
+    }
+    (ex.chunks ??= []).push(chunk);
+  }
+
+  messageComplete(): void {
+    this.inParse = true;
+    const ex = this.reading;
+    this.reading = null;
+    this.requestStart = 0;
+    if (ex === null || ex.refused || ex.upgrade) {
+      if (ex?.upgrade) this.upgrading = ex;
+      return;
+    }
+    if (!ex.keepAlive) this.ending = true; // nothing after it is read
+    ex.complete = true;
+    this.http.s.onRequest(ex);
+  }
+
+  /** After each read: errors, an upgrade, the corked answers out, flow control. */
+  executed(ret: number | ParseError): void {
+    this.inParse = false;
+    if (typeof ret !== 'number') return this.parseError(ret);
+    if (this.upgrading !== null) return this.handOver(this.upgrading, ret);
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+    if (this.lingerSince !== 0) this.linger();
+    else if (this.ending) this.stopReading();
+    else if (this.queue.length >= MAX_PIPELINED || this.socket.writableLength >= WRITE_HIGH) this.throttle();
+  }
+
+  // --- answers ---
+
+  isFirst(ex: LeanExchange): boolean {
+    return this.queue[0] === ex;
+  }
+
+  /** Writes bytes of ex: now when it is the oldest unanswered request, later otherwise. */
+  out(ex: LeanExchange, data: string | Uint8Array): void {
+    if (this.queue[0] === ex) this.socket.write(data);
+    else (ex.held ??= []).push(data);
+  }
+
+  /** ex is fully answered: the next requests' held answers go out. */
+  done(ex: LeanExchange): void {
+    ex.finished = true;
+    if (!ex.keepAlive) this.ending = true;
+    while (this.queue.length > 0 && this.queue[0].finished) {
+      const first = this.queue.shift()!;
+      if (!first.keepAlive) {
+        // Requests after a "close" one are not answered (they were not read either).
+        for (const dropped of this.queue) dropped.finished = true;
+        this.queue.length = 0;
+        break;
+      }
+      const next = this.queue[0];
+      if (next === undefined) break;
+      if (next.continueWanted && !next.answered) this.sendContinue(next);
+      if (next.held) {
+        for (const d of next.held) this.socket.write(d);
+        next.held = null;
+      }
+      next.promoted();
+    }
+    if (this.queue.length === 0) {
+      if (this.ending || this.closing) {
+        this.finish();
+        return;
+      }
+      if (this.reading === null) this.idleSince = clock;
+    }
+    if (this.paused && this.queue.length < MAX_PIPELINED / 2) this.unthrottle();
+  }
+
+  private sendContinue(ex: LeanExchange): void {
+    ex.continueWanted = false;
+    if (!ex.answered) this.socket.write(CONTINUE);
+  }
+
+  /** An answer Loom gives itself to a request it will not pass on; the connection then ends. */
+  private refuseRequest(ex: LeanExchange, status: number, why: string | null): number {
+    const { ctx } = this.http.s;
+    ex.refused = true;
+    ex.keepAlive = false;
+    this.ending = true;
+    if (why !== null) ctx.badPackets.report(`closed connection ${this.id}`, `from ${this.remoteAddress}:${this.remotePort}`, `${status} ${why}`);
+    else ctx.stats.badPackets++;
+    ex.answered = true;
+    this.out(ex, errorResponse(status));
+    this.done(ex);
+    return 0;
+  }
+
+  private parseError(err: ParseError): void {
+    const { ctx } = this.http.s;
+    ctx.badPackets.report(`closed connection ${this.id}`, `from ${this.remoteAddress}:${this.remotePort}`, `${err.code} ${err.reason ?? err.message}`);
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    this.abort(status);
+  }
+
+  /** Ends a connection whose input cannot be trusted: the error answer, then the close. */
+  private abort(status: number): void {
+    this.stopReading();
+    this.queue.length = 0;
+    this.reading = null;
+    const s = this.socket;
+    if (s.writable && !s.destroyed) {
+      if (this.corked) { this.corked = false; s.uncork(); }
+      s.end(errorResponse(status));
+    }
+    s.destroySoon();
+  }
+
+  // --- timeouts ---
+
+  sweep(now: number, headerTimeoutMs: number, idleTimeoutMs: number): void {
+    if (this.lingerSince !== 0) {
+      if (now - this.lingerSince >= LINGER_MS) this.socket.destroy();
+      return;
+    }
+    if (this.requestStart !== 0) {
+      const limit = this.headersDone ? REQUEST_TIMEOUT_MS : headerTimeoutMs;
+      if (now - this.requestStart >= limit) {
+        const { ctx } = this.http.s;
+        ctx.badPackets.report(`closed connection ${this.id}`, `from ${this.remoteAddress}:${this.remotePort}`, `ERR_HTTP_REQUEST_TIMEOUT ${this.headersDone ? 'request body' : 'request headers'} not received within ${Math.round(limit / 1000)} s`);
+        this.abort(408);
+      }
+      return;
+    }
+    if (this.queue.length === 0 && this.idleSince !== 0 && now - this.idleSince >= idleTimeoutMs) this.socket.destroy();
+  }
+
+  // --- reading ---
+
+  private throttle(): void {
+    this.paused = true;
+    this.readStop();
+    if (!this.waitingDrain && this.socket.writableLength > 0) {
+      this.waitingDrain = true;
+      this.socket.once('drain', onSocketDrain);
+    }
+  }
+
+  drainedSocket(): void {
+    this.waitingDrain = false;
+    if (this.paused && this.queue.length < MAX_PIPELINED / 2) this.unthrottle();
+  }
+
+  private unthrottle(): void {
+    if (this.socket.writableLength >= WRITE_HIGH) {
+      if (!this.waitingDrain) {
+        this.waitingDrain = true;
+        this.socket.once('drain', onSocketDrain);
+      }
+      return;
+    }
+    this.paused = false;
+    if (!this.ending && !this.pausedByHandler) this.readStart();
+  }
+
+  private readStop(): void {
+    if (this.readStopped) return;
+    this.readStopped = true;
+    const handle = (this.socket as unknown as { _handle?: StreamHandle | null })._handle;
+    // As http.Server does for a consumed socket; `reading` keeps net.Socket's view in step.
+    if (this.parser && handle?.isStreamBase) { handle.reading = false; handle.readStop(); }
+    else this.socket.pause();
+  }
+
+  private readStart(): void {
+    if (!this.readStopped) return;
+    this.readStopped = false;
+    const handle = (this.socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (this.parser && handle?.isStreamBase) { handle.reading = true; handle.readStart(); }
+    else this.socket.resume();
+  }
+
+  private stopReading(): void {
+    this.ending = true;
+    this.readStop();
+  }
+
+  /** The client sent FIN: what was asked is answered, then the connection ends. */
+  peerEnded(): void {
+    this.ending = true;
+    if (this.queue.length === 0) this.finish();
+  }
+
+  /**
+   * Everything asked is answered and nothing more will be: FIN now, then whatever still comes
+   * (the rest of a refused body) is read and dropped until the peer closes or LINGER_MS pass:
+   * closing with unread bytes would reset the connection and could lose the last answer.
+   */
+  private finish(): void {
+    const s = this.socket;
+    if (this.lingerSince !== 0) return;
+    this.lingerSince = clock || 1;
+    if (this.corked) { this.corked = false; s.uncork(); }
+    if (!s.destroyed) s.end();
+    if (!this.inParse) this.linger();
+  }
+
+  /** Outside the parser's execute: the parser goes, the socket's bytes are dropped. */
+  private linger(): void {
+    this.releaseParser();
+    const s = this.socket;
+    s.removeListener('data', onSocketData);
+    s.on('data', ignore);
+    this.readStopped = false;
+    s.resume();
+  }
+
+  // --- the upgrade to WebSocket ---
+
+  private handOver(ex: LeanExchange, parsed: number): void {
+    const s = this.socket;
+    const p = this.parser!;
+    if (this.corked) { this.corked = false; s.uncork(); }
+    if (this.queue[0] !== ex) {
+      // Requests before the upgrade still unanswered: not something browsers do.
+      this.abort(400);
+      return;
+    }
+    const head = Buffer.from(p.getCurrentBuffer().subarray(parsed));
+    this.releaseParser();
+    s.removeListener('end', onSocketEnd);
+    s.removeListener('data', onSocketData);
+    this.queue.length = 0;
+    this.http.sessions.delete(this);
+    // Still listed (and found on the socket) until the WebSocket takes its place: a refused
+    // handshake closes the socket and unlists it here.
+    this.http.s.onUpgrade!(ex, s, head);
+  }
+
+  private releaseParser(): void {
+    const p = this.parser;
+    if (p === null) return;
+    this.parser = null;
+    p[kSession] = undefined;
+    try { p.unconsume(); } catch { /* not consumed */ }
+    p.remove();
+    // Not during the execute that called us: the C++ parser is still on the stack.
+    setImmediate(closeParser, p);
+  }
+
+  /** The socket closed: requests in flight are answered to nobody. */
+  closed(): void {
+    this.releaseParser();
+    for (const ex of this.queue) ex.finished = true;
+    this.queue.length = 0;
+    this.reading = null;
+    this.http.s.ctx.unregister(this); // unless a WebSocket took its place
+  }
+
+  // --- the Connection API (a stop, `loom connections`) ---
+
+  send(): boolean | null {
+    return this.failed();
+  }
+
+  /** A graceful close: the requests in flight are answered first. */
+  close(): void {
+    this.closing = true;
+    this.stopReading();
+    if (this.queue.length === 0) this.finish();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  pauseRecv(): void {
+    this.pausedByHandler = true;
+    this.readStop();
+  }
+
+  resumeRecv(): void {
+    this.pausedByHandler = false;
+    if (!this.paused && !this.ending) this.readStart();
+  }
+
+  override pipe(): void {}
+
+  override describe(now: number): ConnectionInfo | null {
+    return this.socketRow(this.socket, 'in', this.socket.writableLength, now);
+  }
+
+  /** The socket's own address, for the handler's request. */
+  get alive(): boolean {
+    return !this.socket.destroyed;
+  }
+}
+
+/** One request and its answer on a lean session. */
+export class LeanExchange implements HttpExchange {
+  /** Body chunks as they came (none for most requests). */
+  chunks: Buffer[] | null = null;
+  bodySize = 0;
+  complete = false;
+  upgrade = false;
+  refused = false;
+  continueWanted = false;
+  answered = false;
+  finished = false;
+  /** Bytes answered while an earlier request was still being answered. */
+  held: (string | Uint8Array)[] | null = null;
+  /** A streamed answer waiting for its turn. */
+  private waiting: (() => void) | null = null;
+
+  constructor(
+    readonly session: HttpSession,
+    readonly method: string,
+    readonly url: string,
+    readonly headers: IncomingHttpHeaders,
+    public keepAlive: boolean,
+    readonly http10: boolean,
+  ) {}
+
+  get owner(): HttpSession { return this.session; }
+  get remoteAddress(): string { return this.session.remoteAddress; }
+  get remotePort(): number { return this.session.remotePort; }
+  get hasBody(): boolean { return this.bodySize > 0 || this.headers['content-length'] !== undefined || this.headers['transfer-encoding'] !== undefined; }
+  get gone(): boolean { return !this.session.alive || (this.finished && !this.answered); }
+
+  readBody(max: number): Promise<Buffer | null> {
+    if (this.bodySize > max) return Promise.resolve(null);
+    const c = this.chunks;
+    return Promise.resolve(c === null ? EMPTY : c.length === 1 ? c[0] : Buffer.concat(c));
+  }
+
+  // The body has been read whole before the handler runs: nothing more arrives.
+  onBodyData(): void {}
+  pauseBody(): void { this.session.pauseRecv(); }
+  resumeBody(): void { this.session.resumeRecv(); }
+
+  closeAfter(): void {
+    this.keepAlive = false;
+  }
+
+  destroy(): void {
+    this.session.destroy();
+  }
+
+  private head(status: number, headers: OutHeaders | undefined, contentType: string | null, framing: Framing): string {
+    const ll = this.session.http.ll;
+    return responseHead({ status, headers, contentType, framing, keepAlive: this.keepAlive, keepAliveSeconds: this.session.http.keepAliveSeconds }, (name, value) => {
+      if (!ll.isToken(name)) throw badField(name, 'name');
+      if (ll.hasInvalidChar(value)) throw badField(name, 'value');
+    });
+  }
+
+  respond(status: number, headers: OutHeaders | undefined, contentType: string | null, body: string | Uint8Array): boolean | null {
+    const noBody = bodiless(status);
+    const length = noBody ? 'none' : typeof body === 'string' ? (body.length < 128 && isAscii(body) ? body.length : Buffer.byteLength(body)) : body.byteLength;
+    const head = this.head(status, headers, contentType, length);
+    this.answered = true;
+    const s = this.session;
+    if (noBody || this.method === 'HEAD' || (typeof length === 'number' && length === 0)) s.out(this, head);
+    else if (typeof body === 'string') s.out(this, head + body);
+    else {
+      s.out(this, head);
+      s.out(this, body);
+    }
+    s.done(this);
+    if (this.held !== null) return null;
+    return s.socket.writableLength < 16384 ? true : null;
+  }
+
+  respondStream(status: number, headers: OutHeaders | undefined, contentType: string | null, body: Readable): Promise<void> {
+    this.answered = true;
+    const declared = headers !== undefined && Object.keys(headers).some((k) => k.toLowerCase() === 'content-length');
+    const framing: Framing = bodiless(status) ? 'none' : declared ? 0 : this.http10 ? 'close' : 'chunked';
+    if (framing === 'close') this.keepAlive = false;
+    const head = this.head(status, headers, contentType, framing);
+    return new Promise((resolve) => {
+      const start = () => {
+        this.waiting = null;
+        const s = this.session;
+        s.out(this, head);
+        if (this.method === 'HEAD' || framing === 'none') {
+          body.destroy();
+          s.done(this);
+          return resolve();
+        }
+        pump(s, body, framing === 'chunked', () => { s.done(this); resolve(); }, () => { s.destroy(); resolve(); });
+      };
+      if (this.session.isFirst(this)) start();
+      else this.waiting = start;
+    });
+  }
+
+  /** It became the oldest unanswered request: a streamed answer waiting for that starts. */
+  promoted(): void {
+    this.waiting?.();
+  }
+}
+
+/** Streams a body onto the socket, pausing it while the socket's buffer is full. */
+function pump(s: HttpSession, body: Readable, chunked: boolean, done: () => void, failed: () => void): void {
+  const socket = s.socket;
+  const onDrain = () => body.resume();
+  body.on('data', (chunk: Buffer | string) => {
+    const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (n === 0) return;
+    const ok = chunked ? socket.write(`${n.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk);
+    if (!ok) {
+      body.pause();
+      socket.once('drain', onDrain);
+    }
+  });
+  body.once('end', () => {
+    socket.off('drain', onDrain);
+    if (chunked) socket.write('0\r\n\r\n');
+    done();
+  });
+  body.once('error', () => {
+    socket.off('drain', onDrain);
+    failed();
+  });
+  socket.once('close', () => body.destroy());
+}
+
+const EMPTY = Buffer.alloc(0);
+const PARSER_RESOURCE = {};
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
+  return true;
+}
+
+function ignore(): void {}
+function closeParser(p: LlhttpParser): void { p.close(); }
+
+// Parser callbacks: one function each for every connection, the session found on the parser.
+function onMessageBegin(this: OwnedParser): number {
+  this[kSession]?.messageBegin();
+  return 0;
+}
+function onHeaders(this: OwnedParser, raw: string[], url: string): void {
+  this[kSession]?.headers(raw, url);
+}
+function onHeadersComplete(this: OwnedParser, major: number, minor: number, raw: string[] | undefined, method: number, url: string | undefined, _status: unknown, _message: unknown, upgrade: boolean, keepAlive: boolean): number {
+  return this[kSession]?.headersComplete(major, minor, raw, method, url, upgrade, keepAlive) ?? 0;
+}
+function onBody(this: OwnedParser, chunk: Buffer): void {
+  this[kSession]?.body(chunk);
+}
+function onMessageComplete(this: OwnedParser): void {
+  this[kSession]?.messageComplete();
+}
+function onExecute(this: OwnedParser, ret: number | ParseError): void {
+  this[kSession]?.executed(ret);
+}
+
+// Socket events, shared the same way.
+function onSocketData(this: OwnedSocket, data: Buffer): void {
+  const s = this[kSession];
+  if (!s?.parser) return;
+  s.executed(s.parser.execute(data));
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[kSession]?.peerEnded();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[kSession]?.drainedSocket();
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[kHttp]?.socketClosed(this);
+}
+
+/** The socket is a WebSocket's now: its session is not needed any more (nor its memory). */
+export function forgetSession(socket: Socket): void {
+  (socket as OwnedSocket)[kSession] = undefined;
+}
+
+export { llhttp };
