@@ -15,6 +15,7 @@ import { StreamConnection } from '../core/stream.js';
 import { WorkerTimers } from '../core/timers.js';
 import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
 import { Logger } from '../log/logger.js';
+import { restoreNodeOptions } from '../master/spawn.js';
 import type { Connection, Handler, Worker } from '../types/handler.js';
 import { Balancer } from './balance.js';
 import { WorkerClients } from './clients.js';
@@ -31,6 +32,7 @@ import { attachUdp } from './udp.js';
 type Send = (m: ToMaster) => void;
 
 export function runWorker(): void {
+  restoreNodeOptions();
   const send: Send = (m) => { if (process.connected) process.send!(m); };
   process.once('message', (msg: ToWorker, handle?: unknown) => {
     if (msg.t !== 'init') return;
