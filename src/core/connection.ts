@@ -44,6 +44,9 @@ export interface ConnectionContext {
   badPackets: BadPackets;
 }
 
+/** What a row of `loom connections` reads of a socket (or of a connection's bare handle). */
+export type SocketFigures = Pick<Socket, 'localAddress' | 'localPort' | 'bytesRead' | 'bytesWritten'>;
+
 type PeerHandle = { getpeername?(out: { address?: string; port?: number }): number };
 
 /**
@@ -117,7 +120,7 @@ export abstract class ConnectionBase implements Connection {
   }
 
   /** describe() for a connection over a TCP or unix socket. */
-  protected socketRow(s: Socket, direction: 'in' | 'out', sendQueue: number, now: number): ConnectionInfo {
+  protected socketRow(s: SocketFigures, direction: 'in' | 'out', sendQueue: number, now: number): ConnectionInfo {
     return {
       id: this.id,
       protocol: this.protocol,

@@ -2,7 +2,8 @@
 // module, the send buffer policy of DESIGN.md, and the handler callbacks. StreamBase holds
 // what server connections (StreamConnection, below) and async clients (client.ts) share; a
 // client attaches a fresh socket on every (re)connect.
-import type { Socket } from 'node:net';
+import { Socket, type Server } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { ProtocolModule } from '../types/handler.js';
 import { ConnectionBase, peerOf, type ConnectionContext, type ConnectionInfo } from './connection.js';
 import type { ListenerContext } from './context.js';
@@ -20,7 +21,7 @@ export abstract class StreamBase extends ConnectionBase {
   socket!: Socket;
   /** Bytes received but not yet a whole packet. */
   private recv: Buffer | null = null;
-  private paused = false;
+  protected paused = false;
   protected closing = false;
   protected closed = false;
   private afterFlush_: ((err?: Error | null) => void) | null = null;
@@ -141,7 +142,7 @@ export abstract class StreamBase extends ConnectionBase {
   /**
    * Replies to all packets of one read leave in one writev: corked while they are handled.
    */
-  private receive(chunk: Buffer, replay = false): void {
+  protected receive(chunk: Buffer, replay = false): void {
     const { socket } = this;
     socket.cork();
     try {
@@ -208,10 +209,14 @@ export abstract class StreamBase extends ConnectionBase {
   /** The socket closed: the closed state, the byte counters, onClose. */
   protected socketClosed(socket: Socket): void {
     if (socket !== this.socket || this.closed) return;
+    this.finish(socket.bytesRead, socket.bytesWritten);
+  }
+
+  protected finish(bytesIn: number, bytesOut: number): void {
     this.closed = true;
     this.recv = null;
-    this.ctx.stats.bytesIn += socket.bytesRead;
-    this.ctx.stats.bytesOut += socket.bytesWritten;
+    this.ctx.stats.bytesIn += bytesIn;
+    this.ctx.stats.bytesOut += bytesOut;
     this.detached();
     this.call('onClose');
   }
@@ -220,15 +225,172 @@ export abstract class StreamBase extends ConnectionBase {
   protected abstract detached(): void;
 }
 
+/**
+ * The runtime's stream handle of an accepted connection (what net.Socket wraps): an idle
+ * connection holds only this, and a Socket is made around it on its first byte or first use.
+ */
+export interface StreamHandle {
+  readStart(): number;
+  readStop(): number;
+  close(callback?: () => void): void;
+  setNoDelay?(on: boolean): number;
+  getpeername?(out: { address?: string; port?: number }): number;
+  getsockname?(out: { address?: string; port?: number }): number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  onread: ((this: StreamHandle, buf?: ArrayBuffer) => void) | null;
+  [kConn]?: StreamConnection;
+}
+
+interface ReadState { streamBaseState: Int32Array; kReadBytesOrError: number; kArrayBufferOffset: number }
+
+/**
+ * Where the runtime leaves the result of a read for the handle's onread (as net's own onread
+ * reads it); null when this runtime does not expose it: connections then get a Socket at once.
+ */
+const readState: ReadState | null = (() => {
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<ReadState> }).binding('stream_wrap');
+    if (b.streamBaseState instanceof Int32Array && typeof b.kReadBytesOrError === 'number' && typeof b.kArrayBufferOffset === 'number') {
+      return { streamBaseState: b.streamBaseState, kReadBytesOrError: b.kReadBytesOrError, kArrayBufferOffset: b.kArrayBufferOffset };
+    }
+  } catch { /* not exposed */ }
+  return null;
+})();
+
+/** libuv's end of stream (the peer sent FIN). */
+const UV_EOF = -4095;
+
 /** A connection accepted by a listener. */
 export class StreamConnection extends StreamBase {
   protected declare readonly ctx: ListenerContext;
+  /** While idle: the bare handle, and no Socket yet (null once it has one). */
+  private handle: StreamHandle | null = null;
 
-  constructor(socket: Socket, ctx: ListenerContext) {
+  constructor(socket: Socket | StreamHandle, ctx: ListenerContext) {
     super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
     ctx.register(this);
-    this.attach(socket);
+    if (socket instanceof Socket) {
+      this.attach(socket);
+    } else {
+      this.handle = socket;
+      const peer: { address?: string; port?: number } = {};
+      if (socket.getpeername?.(peer) === 0) {
+        if (peer.address) this.remoteAddress = peer.address;
+        if (peer.port) this.remotePort = peer.port;
+      }
+      socket[kConn] = this;
+      socket.onread = StreamConnection.onIdleRead;
+      const err = socket.readStart();
+      if (err < 0) this.idleEnded(err);
+    }
     ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, this);
+  }
+
+  /**
+   * Takes connections from a plain TCP listener as bare handles (see StreamHandle) instead
+   * of net.Socket objects; accept errors go through net as before. False (nothing changed)
+   * when the runtime does not expose what this needs.
+   */
+  static acceptHandles(server: Server, accept: (handle: StreamHandle) => void): boolean {
+    type Onconnection = (this: unknown, err: number, handle: StreamHandle | undefined) => void;
+    const listener = (server as unknown as { _handle?: { onconnection?: Onconnection } | null })._handle;
+    const netOnconnection = listener?.onconnection;
+    if (!readState || !listener || typeof netOnconnection !== 'function') return false;
+    listener.onconnection = function onconnection(err, handle) {
+      if (err || !handle || typeof handle.readStart !== 'function') return netOnconnection.call(this, err, handle);
+      handle.setNoDelay?.(true);
+      accept(handle);
+    };
+    return true;
+  }
+
+  private static onIdleRead(this: StreamHandle, buf?: ArrayBuffer): void {
+    const conn = this[kConn];
+    if (!conn || !readState) return;
+    const n = readState.streamBaseState[readState.kReadBytesOrError];
+    if (n > 0 && buf) {
+      const chunk = Buffer.from(buf, readState.streamBaseState[readState.kArrayBufferOffset], n);
+      conn.wake();
+      conn.receive(chunk);
+    } else if (n < 0) {
+      conn.idleEnded(n);
+    }
+  }
+
+  /** The first byte, or a use that needs it: the Socket, around the same handle. */
+  private wake(): void {
+    const handle = this.handle!;
+    this.handle = null;
+    handle[kConn] = undefined;
+    // net starts reading by itself; a second readStart on the handle would fail.
+    handle.readStop();
+    this.attach(new Socket({ handle, readable: true, writable: true } as unknown as ConstructorParameters<typeof Socket>[0]));
+  }
+
+  /** The peer closed or reset an idle connection: as net reports it (onError for a reset), then onClose. */
+  private idleEnded(code: number): void {
+    if (code !== UV_EOF) {
+      const name = getSystemErrorName(code);
+      this.call('onError', Object.assign(new Error(`read ${name}`), { errno: code, code: name, syscall: 'read' }));
+    }
+    this.shut();
+  }
+
+  /** Closes an idle connection's handle: nothing is queued on it, so nothing is lost. */
+  private shut(): void {
+    const handle = this.handle;
+    if (!handle || this.closing || this.closed) return;
+    this.closing = true;
+    handle.readStop();
+    handle.close(() => {
+      this.handle = null;
+      handle[kConn] = undefined;
+      if (!this.closed) this.finish(handle.bytesRead, handle.bytesWritten);
+    });
+  }
+
+  override send(data: unknown, raw = false): boolean | null {
+    if (this.handle) {
+      if (this.closing || this.closed) return this.failed();
+      this.wake();
+    }
+    return super.send(data, raw);
+  }
+
+  override close(data?: unknown, raw = false): void {
+    if (this.handle) {
+      if (data === undefined) return this.shut();
+      if (this.closing || this.closed) return;
+      this.wake();
+    }
+    super.close(data, raw);
+  }
+
+  override destroy(): void {
+    if (this.handle) return this.shut();
+    super.destroy();
+  }
+
+  override pauseRecv(): void {
+    if (!this.handle) return super.pauseRecv();
+    this.paused = true;
+    this.handle.readStop();
+  }
+
+  override resumeRecv(): void {
+    if (!this.handle) return super.resumeRecv();
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.closing) this.handle.readStart();
+  }
+
+  override describe(now: number): ConnectionInfo | null {
+    const { handle } = this;
+    if (!handle) return super.describe(now);
+    const local: { address?: string; port?: number } = {};
+    handle.getsockname?.(local);
+    return this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', 0, now);
   }
 
   override get state(): 'established' | 'closing' | 'closed' {

@@ -11,7 +11,7 @@ import { Guard } from '../core/guard.js';
 import { describeLoadError, loadModule } from '../core/load-module.js';
 import { loadProtocol } from '../core/protocol-loader.js';
 import { newStats } from '../core/stats.js';
-import { StreamConnection } from '../core/stream.js';
+import { StreamConnection, type StreamHandle } from '../core/stream.js';
 import { WorkerTimers } from '../core/timers.js';
 import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
 import { Logger } from '../log/logger.js';
@@ -130,6 +130,8 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
   let server: Server | null = null;
   let balancer: Balancer | null = null;
   let udp: UdpSocket | null = null;
+  /** Idle connections are taken as bare handles (core/stream.ts), handed-over ones too. */
+  let lightAccept = false;
   if (business && group.listen && handle) {
     server = await listenPush(handle, group, business.api, log);
   } else if (group.listen && handle) {
@@ -146,6 +148,13 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         socket.resume();
         new StreamConnection(socket, ctx);
       });
+      if (!init.tls && group.listen.transport === 'tcp' && group.listen.protocol !== 'http' && group.listen.protocol !== 'websocket') {
+        lightAccept = StreamConnection.acceptHandles(server, (h) => {
+          // The balancer reads a fresh socket's handle and destroys the socket once it is sent.
+          if (b.handOff({ _handle: h, destroy: () => h.close() } as unknown as Socket)) return;
+          new StreamConnection(h, ctx);
+        });
+      }
       watchFileDescriptors(group.listen.url, stats, log);
     }
   }
@@ -178,6 +187,12 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         return send({ t: 'pong', seq: msg.seq });
       case 'adopt': {
         if (!handle) return;
+        if (lightAccept && !stopping) {
+          const h = handle as StreamHandle;
+          h.setNoDelay?.(true);
+          new StreamConnection(h, ctx);
+          return;
+        }
         const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
         socket.setNoDelay(true);
         if (stopping) socket.destroy();
