@@ -84,8 +84,8 @@ export function loom(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessE
 }
 
 /** Starts the daemon (start -d) and registers a teardown that kills it. */
-export async function startDaemon(t: { teardown(fn: () => unknown): void }, sb: Sandbox): Promise<Run> {
-  const run = await loom(['start', '-d', '-c', sb.config]);
+export async function startDaemon(t: { teardown(fn: () => unknown): void }, sb: Sandbox, env?: NodeJS.ProcessEnv): Promise<Run> {
+  const run = await loom(['start', '-d', '-c', sb.config], env ? { env: { ...process.env, ...env } } : {});
   t.teardown(() => {
     spawnSync(process.execPath, [LOOM, 'kill', '-c', sb.config], { stdio: 'ignore' });
     // Also when the test left config.ini unreadable for `kill`: every process of this daemon.
