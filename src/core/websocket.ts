@@ -41,6 +41,34 @@ interface WsInternals {
   _sender?: { _state: number; _queue: unknown[]; _firstFragment: boolean };
 }
 
+/**
+ * The socket under ws when its sender is idle (nothing compressing, queued or half-sent), so
+ * a frame written to it directly keeps the order of frames; null otherwise.
+ */
+function idleSocket(ws: WebSocket): NonNullable<WsInternals['_socket']> | null {
+  const internals = ws as unknown as WsInternals;
+  const sender = internals._sender;
+  const socket = internals._socket;
+  if (!sender || !socket || socket.destroyed || sender._state !== 0 || sender._queue.length > 0 || !sender._firstFragment) return null;
+  return socket;
+}
+
+/** Messages up to this many bytes are framed by Loom (one copy of a small payload is cheap). */
+const SMALL = 8192;
+
+/** A small message's frame: the head and the payload in one buffer. */
+function smallFrame(payload: string | Uint8Array, text: boolean): Buffer {
+  const n = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  const head = n < 126 ? 2 : 4;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x80 | (text ? 1 : 2); // FIN, opcode
+  if (n < 126) frame[1] = n;
+  else { frame[1] = 126; frame.writeUInt16BE(n, 2); }
+  if (typeof payload === 'string') frame.write(payload, head, 'utf8');
+  else frame.set(payload, head);
+  return frame;
+}
+
 export abstract class WebSocketBase extends ConnectionBase {
   /** The WebSocket, once the handshake is done. */
   ws: WebSocket | null = null;
@@ -57,6 +85,20 @@ export abstract class WebSocketBase extends ConnectionBase {
   sendFrame(payload: string | Uint8Array, text: boolean): boolean | null {
     const { ws } = this;
     if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
+    // A small message whose frame Loom builds itself, in one buffer, written once: ws would
+    // convert, frame into two buffers and cork them into a writev for each message.
+    const length = typeof payload === 'string' ? (payload.length < SMALL / 3 ? -1 : Buffer.byteLength(payload)) : payload.byteLength;
+    if (length < SMALL) {
+      const socket = idleSocket(ws);
+      if (socket !== null) {
+        if (!this.admit(ws.bufferedAmount)) return false;
+        socket.write(smallFrame(payload, text));
+        const wasFull = this.bufferFull;
+        const result = this.afterWrite(ws.bufferedAmount);
+        if (!wasFull && this.bufferFull) this.watchFlush();
+        return result;
+      }
+    }
     if (!this.admit(ws.bufferedAmount)) return false;
     // No callback per message: only once the buffer is full is its flushing watched.
     ws.send(payload, text ? TEXT : BINARY);
@@ -73,12 +115,8 @@ export abstract class WebSocketBase extends ConnectionBase {
   sendBuilt(frame: Buffer, payload: Buffer, text: boolean): boolean | null {
     const { ws } = this;
     if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
-    const internals = ws as unknown as WsInternals;
-    const sender = internals._sender;
-    const socket = internals._socket;
-    if (!sender || !socket || socket.destroyed || sender._state !== 0 || sender._queue.length > 0 || !sender._firstFragment) {
-      return this.sendFrame(payload, text);
-    }
+    const socket = idleSocket(ws);
+    if (socket === null) return this.sendFrame(payload, text);
     if (!this.admit(ws.bufferedAmount)) return false;
     socket.write(frame);
     const wasFull = this.bufferFull;

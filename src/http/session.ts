@@ -3,7 +3,7 @@
 // and one LeanExchange per request. What http.Server does per request with two streams and
 // their events is here a few fields: responses are written in request order (a pipelined
 // answer that is ready early waits for the ones before it), the answers to one read go out in
-// one writev (corked from the first message of the read to the end of it), and the head
+// one write (gathered while the parser runs, written when it is done with the read), and the head
 // fields come from constants. Timeouts (header, request, keep-alive idle) are checked by one
 // sweep per listener rather than a timer per socket.
 import type { Socket } from 'node:net';
@@ -107,7 +107,9 @@ export class HttpSession extends ConnectionBase {
   private headersDone = false;
   /** When the last answer went out with nothing left to read or answer. */
   private idleSince = 0;
-  private corked = false;
+  /** Answers made while the parser runs, written when it is done with the read. */
+  private batch: string | null = null;
+  private batchParts: (string | Uint8Array)[] | null = null;
   private readStopped = false;
   private paused = false;
   /** No more requests are read; the connection ends once the queue is answered. */
@@ -159,10 +161,6 @@ export class HttpSession extends ConnectionBase {
     this.inParse = true;
     this.requestStart = clock;
     this.headersDone = false;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-    }
   }
 
   headers(raw: string[], url: string): void {
@@ -229,15 +227,12 @@ export class HttpSession extends ConnectionBase {
     this.http.s.onRequest(ex);
   }
 
-  /** After each read: errors, an upgrade, the corked answers out, flow control. */
+  /** After each read: errors, an upgrade, the gathered answers out, flow control. */
   executed(ret: number | ParseError): void {
     this.inParse = false;
+    this.flushBatch();
     if (typeof ret !== 'number') return this.parseError(ret);
     if (this.upgrading !== null) return this.handOver(this.upgrading, ret);
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
     if (this.lingerSince !== 0) this.linger();
     else if (this.ending) this.stopReading();
     else if (this.queue.length >= MAX_PIPELINED || this.socket.writableLength >= WRITE_HIGH) this.throttle();
@@ -251,8 +246,40 @@ export class HttpSession extends ConnectionBase {
 
   /** Writes bytes of ex: now when it is the oldest unanswered request, later otherwise. */
   out(ex: LeanExchange, data: string | Uint8Array): void {
-    if (this.queue[0] === ex) this.socket.write(data);
+    if (this.queue[0] === ex) this.write(data);
     else (ex.held ??= []).push(data);
+  }
+
+  /**
+   * Every byte of this connection goes out here, in order. While the parser runs, answers are
+   * gathered (strings joined) and leave as one write when it is done with the read: a
+   * pipelined batch is one syscall, a single request costs no cork/uncork machinery.
+   */
+  write(data: string | Uint8Array): boolean {
+    if (!this.inParse) return this.socket.write(data);
+    if (typeof data === 'string' && this.batchParts === null) {
+      this.batch = this.batch === null ? data : this.batch + data;
+    } else {
+      const parts = (this.batchParts ??= []);
+      if (this.batch !== null) { parts.push(this.batch); this.batch = null; }
+      parts.push(data);
+    }
+    return true;
+  }
+
+  private flushBatch(): void {
+    const s = this.socket;
+    if (this.batch !== null) {
+      const b = this.batch;
+      this.batch = null;
+      s.write(b);
+    } else if (this.batchParts !== null) {
+      const parts = this.batchParts;
+      this.batchParts = null;
+      s.cork();
+      for (const p of parts) s.write(p);
+      s.uncork();
+    }
   }
 
   /** ex is fully answered: the next requests' held answers go out. */
@@ -271,7 +298,7 @@ export class HttpSession extends ConnectionBase {
       if (next === undefined) break;
       if (next.continueWanted && !next.answered) this.sendContinue(next);
       if (next.held) {
-        for (const d of next.held) this.socket.write(d);
+        for (const d of next.held) this.write(d);
         next.held = null;
       }
       next.promoted();
@@ -288,7 +315,7 @@ export class HttpSession extends ConnectionBase {
 
   private sendContinue(ex: LeanExchange): void {
     ex.continueWanted = false;
-    if (!ex.answered) this.socket.write(CONTINUE);
+    if (!ex.answered) this.write(CONTINUE);
   }
 
   /** An answer Loom gives itself to a request it will not pass on; the connection then ends. */
@@ -319,7 +346,7 @@ export class HttpSession extends ConnectionBase {
     this.reading = null;
     const s = this.socket;
     if (s.writable && !s.destroyed) {
-      if (this.corked) { this.corked = false; s.uncork(); }
+      this.flushBatch();
       s.end(errorResponse(status));
     }
     s.destroySoon();
@@ -409,7 +436,7 @@ export class HttpSession extends ConnectionBase {
     const s = this.socket;
     if (this.lingerSince !== 0) return;
     this.lingerSince = clock || 1;
-    if (this.corked) { this.corked = false; s.uncork(); }
+    this.flushBatch();
     if (!s.destroyed) s.end();
     if (!this.inParse) this.linger();
   }
@@ -429,7 +456,6 @@ export class HttpSession extends ConnectionBase {
   private handOver(ex: LeanExchange, parsed: number): void {
     const s = this.socket;
     const p = this.parser!;
-    if (this.corked) { this.corked = false; s.uncork(); }
     if (this.queue[0] !== ex) {
       // Requests before the upgrade still unanswered: not something browsers do.
       this.abort(400);
@@ -616,7 +642,7 @@ function pump(s: HttpSession, body: Readable, chunked: boolean, done: () => void
   body.on('data', (chunk: Buffer | string) => {
     const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (n === 0) return;
-    const ok = chunked ? socket.write(`${n.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk);
+    const ok = chunked ? s.write(`${n.toString(16)}\r\n`) && s.write(chunk) && s.write('\r\n') : s.write(chunk);
     if (!ok) {
       body.pause();
       socket.once('drain', onDrain);
@@ -624,7 +650,7 @@ function pump(s: HttpSession, body: Readable, chunked: boolean, done: () => void
   });
   body.once('end', () => {
     socket.off('drain', onDrain);
-    if (chunked) socket.write('0\r\n\r\n');
+    if (chunked) s.write('0\r\n\r\n');
     done();
   });
   body.once('error', () => {
