@@ -134,7 +134,7 @@ export class HttpSession extends ConnectionBase {
     socket[kHttp] = http;
     socket.on('error', ignore);
     socket.on('end', onSocketEnd);
-    socket.once('close', onSocketClose);
+    socket.on('close', onSocketClose); // (not once(): that wraps it in a closure per socket)
     const ll = http.ll;
     const p = new ll.Parser() as OwnedParser;
     p.initialize(ll.Parser.REQUEST, PARSER_RESOURCE, 0, ll.Parser.kLenientNone);
@@ -708,9 +708,19 @@ function onSocketClose(this: OwnedSocket): void {
   this[kHttp]?.socketClosed(this);
 }
 
-/** The socket is a WebSocket's now: its session is not needed any more (nor its memory). */
-export function forgetSession(socket: Socket): void {
-  (socket as OwnedSocket)[kSession] = undefined;
+/**
+ * The socket is a WebSocket's now: its session and this path's listeners are not needed any
+ * more (nor their memory: a listener beside ws's own makes an array per event and socket).
+ * True when it was a lean session's socket: its bytes are then the WebSocket's to count.
+ */
+export function forgetSession(socket: Socket): boolean {
+  const owned = socket as OwnedSocket;
+  if (owned[kHttp] === undefined) return false;
+  owned[kSession] = undefined;
+  owned[kHttp] = undefined;
+  socket.removeListener('close', onSocketClose);
+  socket.removeListener('error', ignore);
+  return true;
 }
 
 export { llhttp };

@@ -6,7 +6,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
@@ -18,12 +18,19 @@ import { createLeanServer, dropSocketEntry, socketEntry, trackSockets, upgradeRe
 /** The TCP connection a WebSocket grew from, as listed until the handshake: its id and peer. */
 interface Origin { readonly id: number; readonly remoteAddress: string; readonly remotePort: number }
 
-const kConn = Symbol('loom.wsConnection');
-type OwnedWs = WebSocket & { [kConn]?: WsConnection };
+/**
+ * ws's WebSocket with a field for its Loom connection: the shared listeners find it there, and
+ * a field declared in the class lives inside the object (a symbol added later would not).
+ */
+class OwnedWs extends WebSocket {
+  loomConn: WsConnection | null = null;
+}
 
 export class WsConnection extends WebSocketBase {
   /** Answered the last ping (or sent something) since the previous heartbeat. */
   alive = true;
+  /** Its socket came from the lean HTTP path, whose listeners left it: its bytes count here. */
+  private countsBytes = false;
   protected declare readonly ctx: ListenerContext;
 
   constructor(readonly socket: Socket, entry: Origin | undefined, ctx: ListenerContext) {
@@ -42,29 +49,34 @@ export class WsConnection extends WebSocketBase {
     this.adopt(ws);
     this.ctx.replace(this);
     dropSocketEntry(this.socket);
-    forgetSession(this.socket);
-    // Shared listeners that find their connection on the WebSocket: no closures per client.
-    (ws as OwnedWs)[kConn] = this;
+    this.countsBytes = forgetSession(this.socket);
+    // Shared listeners that find their connection on the WebSocket: no closures per client
+    // (and on(), not once(), for close: once() wraps the listener in a closure).
+    (ws as OwnedWs).loomConn = this;
     ws.on('pong', WsConnection.onPong);
     ws.on('message', WsConnection.onFrame);
     ws.on('error', WsConnection.onWsError);
-    ws.once('close', WsConnection.onWsClose);
+    ws.on('close', WsConnection.onWsClose);
     this.call('onConnect');
   }
 
-  private static onPong(this: OwnedWs): void { this[kConn]!.alive = true; }
-  private static onFrame(this: OwnedWs, data: RawData, isBinary: boolean): void {
-    const conn = this[kConn]!;
+  private static onPong(this: WebSocket): void { (this as OwnedWs).loomConn!.alive = true; }
+  private static onFrame(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const conn = (this as OwnedWs).loomConn!;
     conn.alive = true;
     conn.receiveFrame(data, isBinary);
   }
-  private static onWsError(this: OwnedWs, err: Error & { code?: string }): void {
-    const conn = this[kConn]!;
+  private static onWsError(this: WebSocket, err: Error & { code?: string }): void {
+    const conn = (this as OwnedWs).loomConn!;
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') conn.ctx.stats.badPackets++;
     conn.call('onError', err);
   }
-  private static onWsClose(this: OwnedWs): void {
-    const conn = this[kConn]!;
+  private static onWsClose(this: WebSocket): void {
+    const conn = (this as OwnedWs).loomConn!;
+    if (conn.countsBytes) {
+      conn.ctx.stats.bytesIn += conn.socket.bytesRead;
+      conn.ctx.stats.bytesOut += conn.socket.bytesWritten;
+    }
     conn.ctx.unregister(conn);
     conn.call('onClose');
   }
@@ -103,7 +115,8 @@ export function leanWebSocket(group: GroupConfig, ctx: ListenerContext): NetServ
 const UPGRADE_HEADERS = { Upgrade: 'websocket', Connection: 'Upgrade' };
 
 function webSocketServer(group: GroupConfig): WebSocketServer {
-  return new WebSocketServer({ noServer: true, maxPayload: group.maxPackageSize, perMessageDeflate: group.permessageDeflate });
+  // Loom lists its connections itself: ws's client set would hold a closure per client.
+  return new WebSocketServer({ noServer: true, clientTracking: false, WebSocket: OwnedWs, maxPayload: group.maxPackageSize, perMessageDeflate: group.permessageDeflate });
 }
 
 /** wss:// (and ws:// without the lean path) on http.Server. */
