@@ -9,20 +9,19 @@
 // Variants (BREAKDOWN_VARIANTS, comma list):
 //   bare       net.Server that keeps sockets with no listener at all: the floor of net.Socket
 //   baseline   the handler of bench/baseline-echo.mjs ('data' and 'error' closures)
-//   loom       Loom's real StreamConnection (src/worker/connection.ts bundled with esbuild, a
-//              stand-in for the worker context), the text protocol and an echo handler
-//   loom+...   the same source with in-memory edits (src/ is never written), one at a time:
-//     lazy-data         `data` created on first access
-//     shared-listeners  one shared function per event, the connection found as socket[kConn]
-//     lazy-afterflush   the afterFlush arrow created on first use (only when the buffer fills)
-//     lazy-remote       remoteAddress/remotePort read from the socket on access (Node caches
-//                       a `_peername` object on the socket at the first read)
-//   loom-lean  all four edits together
+//   loom       Loom's real StreamConnection (src/core/stream.ts bundled with esbuild, with a
+//              real ListenerContext) accepted as src/worker/main.ts does on a plain TCP
+//              listener: a bare stream handle until the first byte; text protocol, echo handler
+//   loom-socket  the same with a net.Socket from the start (TLS listeners; runtimes without
+//              the stream state the bare handles need)
+//   handle     no net.Socket: the runtime's TCP handle of each accepted connection reading
+//              into one shared callback, the handle kept in a Map: the floor of a connection
+//              object made on the stream handle (what a lighter idle connection could reach)
 //
 //   node bench/idle-breakdown.mjs                               (needs no build)
 //   BREAKDOWN_CONNS=5000 BREAKDOWN_SNAPSHOT=1 node bench/idle-breakdown.mjs
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,135 +32,23 @@ import { BENCH, HOST, Mailbox, ROOT, envNum, forkNode, memoryKiB, median, sleep 
 // export when src/ is being edited. BREAKDOWN_NODE_FLAGS: extra flags of the server process, e.g. --max-semi-space-size=1.
 const SRC_ROOT = process.env.LOOM_SRC ? resolve(process.env.LOOM_SRC) : ROOT;
 const NODE_FLAGS = (process.env.BREAKDOWN_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-const ALL = ['bare', 'baseline', 'loom', 'loom+lazy-data', 'loom+shared-listeners', 'loom+lazy-afterflush', 'loom+lazy-remote', 'loom-lean', 'loom+peer-no-cache'];
+const ALL = ['bare', 'baseline', 'loom', 'loom-socket', 'handle'];
 
-// ---- in-memory edits of src/worker/connection.ts -------------------------------------------
-const EDITS = {
-  'lazy-data': [[
-    '  data: Record<string, unknown> = {};\n',
-    '  private data_: Record<string, unknown> | undefined = undefined;\n' +
-    '  get data(): Record<string, unknown> { return (this.data_ ??= {}); }\n' +
-    '  set data(v: Record<string, unknown>) { this.data_ = v; }\n',
-  ]],
-  'shared-listeners': [[
-    "    socket.on('data', (chunk: Buffer) => this.receive(chunk));\n" +
-    "    socket.on('drain', () => this.drained());\n" +
-    "    socket.on('error', (err) => this.call('onError', this.onError ?? ctx.handler.onError, err));\n" +
-    "    socket.on('close', () => this.closed_());\n",
-    '    (socket as any)[kConn] = this;\n' +
-    "    socket.on('data', onSocketData);\n" +
-    "    socket.on('drain', onSocketDrain);\n" +
-    "    socket.on('error', onSocketError);\n" +
-    "    socket.on('close', onSocketClose);\n",
-  ], [
-    'export class StreamConnection',
-    "const kConn = Symbol('loom.connection');\n" +
-    'function onSocketData(this: any, chunk: Buffer) { this[kConn].receive(chunk); }\n' +
-    'function onSocketDrain(this: any) { this[kConn].drained(); }\n' +
-    'function onSocketError(this: any, err: Error) { const c = this[kConn]; c.call(\'onError\', c.onError ?? c.ctx.handler.onError, err); }\n' +
-    'function onSocketClose(this: any) { this[kConn].closed_(); }\n\n' +
-    'export class StreamConnection',
-  ]],
-  'lazy-afterflush': [[
-    '  private readonly afterFlush = (err?: Error | null): void => {\n' +
-    '    if (!err && this.socket.writableLength === 0) this.drained();\n' +
-    '  };\n',
-    '  private afterFlush_: ((err?: Error | null) => void) | undefined = undefined;\n' +
-    '  private get afterFlush(): (err?: Error | null) => void {\n' +
-    '    return (this.afterFlush_ ??= (err?: Error | null): void => {\n' +
-    '      if (!err && this.socket.writableLength === 0) this.drained();\n' +
-    '    });\n' +
-    '  }\n',
-  ]],
-  'lazy-remote': [[
-    '  readonly remoteAddress: string;\n  readonly remotePort: number;\n',
-    "  get remoteAddress(): string { return this.socket.remoteAddress ?? ''; }\n" +
-    '  get remotePort(): number { return this.socket.remotePort ?? 0; }\n',
-  ], [
-    "    this.remoteAddress = socket.remoteAddress ?? '';\n    this.remotePort = socket.remotePort ?? 0;\n",
-    '',
-  ]],
-};
-/** The edits of the connection (the variants, and `--build-cli … all`). */
-const CONNECTION_EDITS = Object.keys(EDITS);
-// For the StreamBase of src/worker/connection.ts (since commit 4baa0b6), which has taken up
-// lazy-data, shared-listeners and lazy-afterflush: read the peer's address through the
-// handle into a throw-away object, so that Node does not cache a `_peername` object on the
-// socket (socket.remoteAddress does); the address string and port are kept as before.
-EDITS['peer-no-cache'] = [[
-  '    if (socket.remoteAddress) this.remoteAddress = socket.remoteAddress;\n' +
-  '    if (socket.remotePort) this.remotePort = socket.remotePort;\n',
-  '    const peer: { address?: string; port?: number } = {};\n' +
-  '    (socket as unknown as { _handle?: { getpeername?(o: object): number } })._handle?.getpeername?.(peer);\n' +
-  '    if (peer.address) this.remoteAddress = peer.address;\n' +
-  '    if (peer.port) this.remotePort = peer.port;\n',
-]];
-// For --build-cli only: no hand-off of fresh connections between workers (worker/balance.ts,
-// where present), to see what balancing costs.
-EDITS['no-handoff'] = [[
-  '  handOff(socket: Socket): boolean {\n',
-  '  handOff(socket: Socket): boolean {\n    if (socket) return false;\n',
-]];
-const EDIT_FILE = { 'no-handoff': 'balance.ts' };
-
-function editsOf(variant) {
-  if (variant === 'loom-lean') return CONNECTION_EDITS;
-  if (variant.startsWith('loom+')) return [variant.slice(5)];
-  return [];
-}
-
-/** esbuild plugin: applies the edits `names` to src/worker/connection.ts (balance.ts) as read. */
-function editPlugin(names, applied = new Set()) {
-  return {
-    name: 'edit-connection',
-    setup(b) {
-      b.onLoad({ filter: /[/\\]worker[/\\](connection|balance)\.ts$/ }, (args) => {
-        let text = readFileSync(args.path, 'utf8');
-        for (const name of names.filter((n) => args.path.endsWith(EDIT_FILE[n] ?? 'connection.ts'))) {
-          for (const [from, to] of EDITS[name]) {
-            if (!text.includes(from)) throw new Error(`edit ${name} does not apply to ${args.path} (the source changed; LOOM_SRC can point to an older export): ${JSON.stringify(from.slice(0, 60))}…`);
-            text = text.replace(from, to);
-          }
-          applied.add(name);
-        }
-        return { contents: text, loader: 'ts' };
-      });
-    },
-  };
-}
-
-/**
- * A whole Loom bundle (as scripts/bundle.mjs makes dist/loom.cjs) with edits applied, to
- * measure with `BENCH_LOOM=FILE node bench/idle-memory.mjs`.
- */
-async function buildCli(out, names) {
-  for (const n of names) if (!EDITS[n]) throw new Error(`unknown edit ${n}; known: ${Object.keys(EDITS).join(', ')}`);
+/** Bundles the StreamConnection and what it needs into dir; returns the file. */
+async function bundleLoom(dir) {
   const { build } = await import('esbuild');
-  const applied = new Set();
-  await build({
-    entryPoints: [join(SRC_ROOT, 'src', 'main.ts')],
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: out,
-    banner: { js: '#!/usr/bin/env node' }, logLevel: 'warning', plugins: [editPlugin(names, applied)],
-  });
-  const missing = names.filter((n) => !applied.has(n));
-  if (missing.length) throw new Error(`edits not applied (their file is not part of this source): ${missing.join(', ')}`);
-  console.log(`${out}: Loom from ${SRC_ROOT} with ${names.length ? names.join(', ') : 'no edits'}`);
-}
-
-/** Bundles the StreamConnection (with the variant's edits) into dir; returns the file. */
-async function bundleLoom(dir, variant) {
-  const { build } = await import('esbuild');
-  const file = join(dir, `${variant.replace(/[^a-z-]/g, '_')}.mjs`);
+  const file = join(dir, 'loom.mjs');
   const src = join(SRC_ROOT, 'src');
+  const from = (...p) => JSON.stringify(join(src, ...p));
   await build({
     stdin: {
-      contents: `export { StreamConnection } from ${JSON.stringify(join(src, 'worker', 'connection.ts'))};\n` +
-        `export { BUILTIN } from ${JSON.stringify(join(src, 'protocols', 'builtin.ts'))};\n` +
-        `export { newStats } from ${JSON.stringify(join(src, 'worker', 'stats.ts'))};\n`,
+      contents: `export { StreamConnection } from ${from('core', 'stream.ts')};\n` +
+        `export { ListenerContext } from ${from('core', 'context.ts')};\n` +
+        `export { BUILTIN } from ${from('protocols', 'builtin.ts')};\n` +
+        `export { newStats } from ${from('core', 'stats.ts')};\n`,
       resolveDir: SRC_ROOT, loader: 'ts',
     },
     bundle: true, platform: 'node', target: 'node20', format: 'esm', outfile: file, logLevel: 'silent', // errors: thrown
-    plugins: [editPlugin(editsOf(variant))],
   });
   return file;
 }
@@ -171,6 +58,9 @@ async function serverChild(variant, bundle, snapshot) {
   const send = (m) => { if (process.connected) process.send(m); };
   process.on('disconnect', () => process.exit(0));
   let onConnection;
+  let onHandle = null;
+  let afterListen = null;
+  let pauseOnConnect = false;
   let held = 0;
   if (variant === 'bare') {
     onConnection = () => { held++; };
@@ -196,30 +86,56 @@ async function serverChild(variant, bundle, snapshot) {
       });
       socket.on('error', () => {});
     };
+  } else if (variant === 'handle') {
+    // What net's onconnection would wrap in a Socket, kept as is: read into one shared
+    // callback (the byte count is in the stream state the runtime shares with net).
+    const { streamBaseState, kReadBytesOrError } = process.binding('stream_wrap');
+    const handles = new Map();
+    let nextId = 1;
+    function onread() { if (streamBaseState[kReadBytesOrError] < 0) { handles.delete(this.id); this.close(); } }
+    onConnection = null;
+    onHandle = (err, h) => {
+      if (err) return;
+      held++;
+      h.id = nextId++;
+      h.onread = onread;
+      h.setNoDelay(true);
+      h.readStart();
+      handles.set(h.id, h);
+    };
   } else {
-    const { StreamConnection, BUILTIN, newStats } = await import(bundle);
+    const { StreamConnection, ListenerContext, BUILTIN, newStats } = await import(bundle);
     const stats = newStats();
     const connections = new Map();
     const noop = () => undefined;
     const handler = { onMessage(c, d) { c.send(d); } };
-    // What src/worker/main.ts builds for a listener; the guard calls straight through.
+    // The worker's Guard calls straight through when nothing throws.
     const guard = {
       call(_label, fn, thisArg, ...args) { return fn === undefined ? undefined : fn.apply(thisArg, args); },
       invoke(_label, fn, thisArg, a, b) { if (fn !== undefined) fn.call(thisArg, a, b); },
       report: noop,
     };
     let nextId = 1;
-    const ctx = {
+    const ctx = new ListenerContext({
       url: `text://${HOST}:0`, protocolName: 'text', protocol: BUILTIN.text, handler, guard, stats,
       log: { warn: noop, info: noop, error: noop },
       worker: { id: 0, name: 'bench', count: 1, pid: process.pid, connections, timers: {} },
       maxPackageSize: 1048576, maxSendBufferSize: 1048576, connections,
       nextConnectionId: () => nextId++,
-    };
-    onConnection = (socket) => { held++; new StreamConnection(socket, ctx); };
+    });
+    // As src/worker/listen.ts (paused on accept) and main.ts (resumed, then wrapped).
+    pauseOnConnect = true;
+    onConnection = (socket) => { held++; socket.resume(); new StreamConnection(socket, ctx); };
+    if (variant === 'loom') {
+      afterListen = (server) => {
+        if (!StreamConnection.acceptHandles(server, (h) => { held++; new StreamConnection(h, ctx); })) throw new Error('this runtime gives no bare handles');
+      };
+    }
   }
-  const server = createServer({ noDelay: true }, onConnection);
+  const server = createServer({ noDelay: true, pauseOnConnect }, onConnection ?? undefined);
   await new Promise((r) => server.listen(0, HOST, r));
+  if (onHandle) server._handle.onconnection = onHandle;
+  afterListen?.(server);
 
   const fullGc = async () => {
     for (let i = 0; i < 4; i++) { globalThis.gc(); await sleep(50); }
@@ -347,18 +263,9 @@ async function main() {
     console.log(`Bytes per idle connection: ${n} connections to one server process, read after full GCs (--expose-gc); ` +
       `median of ${rounds} round(s)${snapshot ? ', plus one heap-snapshot run' : ''}; Node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''}\n`);
     const rows = [];
+    let bundleFile = null;
     for (const v of variants) {
-      let bundle = null;
-      if (v.startsWith('loom')) {
-        try {
-          bundle = await bundleLoom(dir, v);
-        } catch (err) {
-          // An edit written for another version of the source: skip that variant.
-          if (!/does not apply/.test(String(err?.message))) throw err;
-          console.log(`  ${v.padEnd(22)} skipped: ${/edit \S+ does not apply[^:]*/.exec(err.message)?.[0] ?? 'an edit does not apply'}`);
-          continue;
-        }
-      }
+      const bundle = v.startsWith('loom') ? (bundleFile ??= await bundleLoom(dir)) : null;
       const rs = [];
       for (let r = 0; r < rounds; r++) rs.push(await measure(v, bundle, n, false));
       // Whole: (n - 0) / n. Marginal: the second half only, once V8's young generation has
@@ -394,14 +301,7 @@ async function main() {
   }
 }
 
-if (process.argv[2] === '--build-cli') {
-  // node bench/idle-breakdown.mjs --build-cli OUT.cjs [edit,edit,...|all]   (all: the connection's)
-  const arg = process.argv[4] ?? 'all';
-  buildCli(process.argv[3], arg.split(',').flatMap((n) => (n === 'all' ? CONNECTION_EDITS : n ? [n] : []))).catch((err) => {
-    console.error(`breakdown: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  });
-} else if (process.argv[2] === '--server') {
+if (process.argv[2] === '--server') {
   serverChild(process.argv[3], process.argv[4], process.argv[5] === '1').catch((err) => {
     if (process.connected) process.send({ t: 'error', message: err instanceof Error ? err.stack : String(err) });
     setTimeout(() => process.exit(1), 100);

@@ -1,6 +1,8 @@
 // Idle-connection client of the memory benchmark (bench/idle-memory.mjs): opens `connections`
 // TCP connections to 127.0.0.1:port, a few hundred connects in flight at a time, and holds
-// them without sending a byte. Job as JSON in argv[2]; talks over IPC:
+// them without sending a byte. With `sources` (local addresses such as 127.0.0.2), the
+// connections are spread over them in turn: one address has only the ephemeral port range
+// (some 28,000 ports). Job as JSON in argv[2]; talks over IPC:
 //   -> { t: 'open', open, failed }           once every connect has settled
 //   <- { t: 'close' }                         reset every connection (RST: no TIME_WAIT), then
 //   -> { t: 'closed', unexpectedCloses }      and exit
@@ -9,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
-const { port, connections, inFlight = 200 } = JSON.parse(process.argv[2]);
+const { port, connections, inFlight = 200, sources = [] } = JSON.parse(process.argv[2]);
 const HOST = '127.0.0.1';
 const sockets = new Set();
 let closing = false;
@@ -24,9 +26,12 @@ function softNofile() {
   return !m || m[1] === 'unlimited' ? Infinity : Number(m[1]);
 }
 
+let opened = 0;
+
 function open() {
   return new Promise((resolve) => {
-    const s = connect({ port, host: HOST });
+    const localAddress = sources.length ? sources[opened++ % sources.length] : undefined;
+    const s = connect({ port, host: HOST, localAddress });
     let ok = false;
     s.once('connect', () => { ok = true; sockets.add(s); resolve(true); });
     s.on('error', () => {});

@@ -127,6 +127,28 @@ export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** One frame (4-byte big-endian length, header included) through a frame:// echo and back. */
+export function frameEchoOnce(port) {
+  const body = Buffer.from('loom bench probe \u00e9\u4e16');
+  const frame = Buffer.alloc(4 + body.length);
+  frame.writeUInt32BE(frame.length, 0);
+  body.copy(frame, 4);
+  return withTimeout(new Promise((resolveEcho, reject) => {
+    const s = connect({ port, host: HOST });
+    let got = Buffer.alloc(0);
+    s.on('connect', () => s.write(frame));
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= frame.length) {
+        s.destroy();
+        if (got.equals(frame)) resolveEcho();
+        else reject(new Error(`bad frame echo from port ${port}: ${got.toString('hex')}`));
+      }
+    });
+    s.on('error', reject);
+  }), 5000, `frame echo probe on port ${port}`);
+}
+
 /** One line through the server and back: proves it is a working echo before measuring. */
 export function echoOnce(port) {
   const probe = 'loom bench probe \u00e9\u4e16';
@@ -269,11 +291,13 @@ export function stamp(date) {
 /**
  * The servers and client processes one benchmark started: everything is stopped by
  * cleanup(), on success, on error and on a signal (see main()).
- *   workers: processes of each server; nofile: open-file limit the servers need (0: as is).
+ *   workers: processes of each server; nofile: open-file limit the servers need (0: as is);
+ *   protocol: of Loom's listener, `text` or `frame` (the baseline is a text echo).
  */
 export class Servers {
-  constructor({ workers, loom = LOOM, nofile = 0 }) {
+  constructor({ workers, loom = LOOM, nofile = 0, protocol = 'text' }) {
     this.workers = workers;
+    this.protocol = protocol;
     this.loom = loom;
     this.nofile = nofile;
     this.loomConfig = null;
@@ -313,7 +337,7 @@ watch = false
 stop_timeout = 5
 
 [echo]
-listen = text://${HOST}:${port}
+listen = ${this.protocol}://${HOST}:${port}
 count = ${this.workers}
 handler = echo.js
 `);
@@ -377,12 +401,12 @@ handler = echo.js
    * Starts a server on a free port and proves it echoes. A port found free can be taken (e.g.
    * as some client's ephemeral port) before the server binds it: then retry on another.
    */
-  async startChecked(name, start, stop) {
+  async startChecked(name, start, stop, probe = echoOnce) {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       try {
         const server = await start(port);
-        await echoOnce(port);
+        await probe(port);
         return server;
       } catch (err) {
         await stop();
@@ -393,7 +417,7 @@ handler = echo.js
   }
 
   startLoomChecked() {
-    return this.startChecked('Loom', (p) => this.startLoom(p), () => this.stopLoom());
+    return this.startChecked('Loom', (p) => this.startLoom(p), () => this.stopLoom(), this.protocol === 'frame' ? frameEchoOnce : echoOnce);
   }
 
   startBaselineChecked() {
