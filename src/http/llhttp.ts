@@ -22,6 +22,8 @@ export interface LlhttpParser {
   unconsume(): void;
   getCurrentBuffer(): Buffer;
   close(): void;
+  /** Ends its async resource (a parser going back to a pool). */
+  free(): void;
   remove(): void;
   [callback: number]: unknown;
 }
@@ -73,7 +75,7 @@ function load(): Llhttp | null {
   const P = common?.HTTPParser;
   if (!P || !common?.methods || !common._checkIsHttpToken || !common._checkInvalidHeaderChar) return null;
   const proto = P.prototype as Partial<LlhttpParser>;
-  for (const k of ['initialize', 'execute', 'finish', 'consume', 'unconsume', 'getCurrentBuffer', 'close', 'remove'] as const) {
+  for (const k of ['initialize', 'execute', 'finish', 'consume', 'unconsume', 'getCurrentBuffer', 'close', 'free', 'remove'] as const) {
     if (typeof proto[k] !== 'function') return null;
   }
   for (const k of ['kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'] as const) {

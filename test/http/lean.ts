@@ -158,6 +158,28 @@ t.test('lean path: smuggling shapes, limits, slow bodies, pipelining, Expect, HT
   t.equal(await get('/still'), 'hello /still', 'the worker still serves');
 });
 
+t.test('a keep-alive connection idle long enough to give its parser back is served on', async (t) => {
+  const { port } = await web(t);
+  const s = connect(port, '127.0.0.1');
+  t.teardown(() => s.destroy());
+  let data = '';
+  s.on('data', (d) => { data += d; });
+  const answers = (n: number) => new Promise<void>((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`${n} answers not seen: ${data}`)), 10000);
+    const check = () => { if (count(data, /HTTP\/1\.1 200/g) >= n) { clearTimeout(deadline); resolve(); } else setTimeout(check, 20); };
+    check();
+  });
+  s.write('GET /n?i=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await answers(1);
+  // Idle past PARK_MS (1 s) and a sweep: the session reads from JavaScript again until its next request.
+  await new Promise((r) => setTimeout(r, 2200));
+  s.write('GET /n?i=2 HTTP/1.1\r\nHost: x\r\n\r\nGET /len HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab');
+  await new Promise((r) => setTimeout(r, 50));
+  s.write('c');
+  await answers(3);
+  t.match(data, /n=1[^]*n=2[^]*GET 3 abc$/, 'the requests after the idle time, one split across reads, are answered in order');
+});
+
 t.test('http.Server fallback (LOOM_HTTP_PARSER=node): the same answers', async (t) => {
   const { port, get } = await web(t, { LOOM_HTTP_PARSER: 'node' });
   t.equal(await get('/x'), 'hello /x');
