@@ -11,8 +11,11 @@ const workers = Number(workersText);
 
 if (cluster.isPrimary) {
   let ready = 0;
+  const pids = [process.pid];
   for (let i = 0; i < workers; i++) {
-    cluster.fork().on('listening', () => { if (++ready === workers) process.send?.({ t: 'ready' }); });
+    const w = cluster.fork();
+    pids.push(w.process.pid);
+    w.on('listening', () => { if (++ready === workers) process.send?.({ t: 'ready', pids }); });
   }
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill(); process.exit(0); });

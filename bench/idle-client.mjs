@@ -11,7 +11,12 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
-const { port, connections, inFlight = 200, sources = [] } = JSON.parse(process.argv[2]);
+const { port, connections, inFlight = 200, sources = [], protocol = 'text' } = JSON.parse(process.argv[2]);
+// http: one request, answered, then idle (keep-alive); websocket: the handshake, then idle.
+const GREETING = {
+  http: 'GET / HTTP/1.1\r\nHost: bench\r\n\r\n',
+  websocket: 'GET / HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+}[protocol];
 const HOST = '127.0.0.1';
 const sockets = new Set();
 let closing = false;
@@ -33,7 +38,18 @@ function open() {
     const localAddress = sources.length ? sources[opened++ % sources.length] : undefined;
     const s = connect({ port, host: HOST, localAddress });
     let ok = false;
-    s.once('connect', () => { ok = true; sockets.add(s); resolve(true); });
+    if (GREETING === undefined) {
+      s.once('connect', () => { ok = true; sockets.add(s); resolve(true); });
+    } else {
+      s.once('connect', () => s.write(GREETING));
+      // Open once answered (the answer fits one read): a keep-alive connection or a WebSocket, idle.
+      s.once('data', (d) => {
+        ok = d.toString('latin1', 0, 12).startsWith(protocol === 'http' ? 'HTTP/1.1 200' : 'HTTP/1.1 101');
+        if (!ok) { s.destroy(); return; }
+        sockets.add(s);
+        resolve(true);
+      });
+    }
     s.on('error', () => {});
     s.once('close', () => {
       sockets.delete(s);

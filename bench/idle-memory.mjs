@@ -1,6 +1,7 @@
-// Idle-connection memory benchmark: memory per idle TCP connection of Loom (a text:// and a
-// frame:// group, count = IDLE_WORKERS, echo handler, watch = false) against the node:cluster +
-// net echo baseline (bench/baseline-echo.mjs) with as many workers, at each of IDLE_COUNTS
+// Idle-connection memory benchmark: memory per idle connection of Loom (text://, frame://,
+// http:// keep-alive after one request, ws:// after its handshake; count = IDLE_WORKERS, echo
+// handler, watch = false) against plain Node on node:cluster with as many workers (net echo,
+// bench/baseline-echo.mjs; node:http and ws, bench/baseline-web.mjs), at each of IDLE_COUNTS
 // connections (10,000 and 50,000). Each measurement starts a fresh server, reads the summed RSS
 // of its worker processes (minimum over IDLE_SETTLE seconds of samples), opens the idle
 // connections from separate client processes (bench/idle-client.mjs, at most
@@ -31,7 +32,7 @@ const list = (name, def) => (process.env[name] || def).split(',').map((x) => x.t
 const S = {
   // IDLE_CONNS (one count) is still understood.
   counts: list('IDLE_COUNTS', process.env.IDLE_CONNS || '10000,50000').map((x) => Number(x)),
-  protocols: list('IDLE_PROTOCOLS', 'text,frame'),
+  protocols: list('IDLE_PROTOCOLS', 'text,frame,http,websocket'),
   rounds: Math.round(envNum('IDLE_ROUNDS', 3, 1, 50)),
   // IDLE_SERVERS=loom (or baseline): measure one only, e.g. while working on it.
   servers: list('IDLE_SERVERS', 'loom,baseline'),
@@ -47,8 +48,8 @@ if (S.servers.length === 0 || S.servers.some((x) => x !== 'loom' && x !== 'basel
   console.error(`bench: IDLE_SERVERS=${process.env.IDLE_SERVERS} is not a comma list of loom, baseline`);
   process.exit(2);
 }
-if (S.protocols.length === 0 || S.protocols.some((x) => x !== 'text' && x !== 'frame')) {
-  console.error(`bench: IDLE_PROTOCOLS=${process.env.IDLE_PROTOCOLS} is not a comma list of text, frame`);
+if (S.protocols.length === 0 || S.protocols.some((x) => !['text', 'frame', 'http', 'websocket'].includes(x))) {
+  console.error(`bench: IDLE_PROTOCOLS=${process.env.IDLE_PROTOCOLS} is not a comma list of text, frame, http, websocket`);
   process.exit(2);
 }
 if (S.counts.some((n) => !Number.isInteger(n) || n < 1 || n > PORTS * (SOURCES.length + 1))) {
@@ -114,7 +115,7 @@ async function measure({ server: name, protocol, count: N }) {
   // Past one address's ephemeral ports, every client spreads its connections over SOURCES.
   const sources = N > PORTS ? SOURCES : [];
   const clients = shares(N).map((n, i) => {
-    const child = servers.track(forkNode(join(BENCH, 'idle-client.mjs'), [JSON.stringify({ port: server.port, connections: n, sources })], { nofile: n + 256 }));
+    const child = servers.track(forkNode(join(BENCH, 'idle-client.mjs'), [JSON.stringify({ port: server.port, connections: n, sources, protocol })], { nofile: n + 256 }));
     return { child, n, box: new Mailbox(child, `${name}: idle client ${i + 1}`) };
   });
 
@@ -175,7 +176,10 @@ async function measure({ server: name, protocol, count: N }) {
 
 // ---- main ------------------------------------------------------------------------------------
 const f1 = (n) => (n === null || n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(2));
-const caseName = (c) => (c.server === 'loom' ? `Loom ${c.protocol}://` : 'node baseline');
+/** The plain Node server each protocol is compared with: net echo, node:http, or ws. */
+const baselineOf = (protocol) => (protocol === 'http' || protocol === 'websocket' ? protocol : 'text');
+const BASELINE_NAME = { text: 'node net', http: 'node:http', websocket: 'ws' };
+const caseName = (c) => (c.server === 'loom' ? `Loom ${c.protocol}://` : `${BASELINE_NAME[c.protocol]} baseline`);
 const caseKey = (c) => `${c.server}:${c.protocol}:${c.count}`;
 
 async function main() {
@@ -185,10 +189,11 @@ async function main() {
   if (lim.hard < S.perClient + 256) {
     throw new Error(`open-file hard limit ${lim.hard} is below the ${S.perClient + 256} a client process needs: lower IDLE_PER_CLIENT or raise the limit`);
   }
-  // The baseline's idle sockets never see a byte: one per count, whatever the protocol.
+  // The net baseline's idle sockets never see a byte: one for text and frame.
+  const baselines = [...new Set(S.protocols.map(baselineOf))];
   const cases = S.counts.flatMap((count) => [
     ...(S.servers.includes('loom') ? S.protocols.map((protocol) => ({ server: 'loom', protocol, count })) : []),
-    ...(S.servers.includes('baseline') ? [{ server: 'baseline', protocol: 'text', count }] : []),
+    ...(S.servers.includes('baseline') ? baselines.map((protocol) => ({ server: 'baseline', protocol, count })) : []),
   ]);
   const started = new Date();
   const minutes = (cases.length * S.rounds * (2 * S.settle + 15)) / 60;
@@ -202,7 +207,7 @@ async function main() {
     for (const c of round % 2 === 0 ? cases : [...cases].reverse()) {
       const m = await measure(c);
       runs.get(caseKey(c)).push(m);
-      console.log(`  round ${round + 1}/${S.rounds} ${String(c.count).padStart(6)} ${caseName(c).padEnd(14)} ${f1(m.rssPerConnKB).padStart(6)} KB/conn RSS (anon ${f1(m.anonPerConnKB)}, file ${f1(m.filePerConnKB)}; ` +
+      console.log(`  round ${round + 1}/${S.rounds} ${String(c.count).padStart(6)} ${caseName(c).padEnd(20)} ${f1(m.rssPerConnKB).padStart(6)} KB/conn RSS (anon ${f1(m.anonPerConnKB)}, file ${f1(m.filePerConnKB)}; ` +
         `${m.workers} workers ${(m.before.rss / 1024).toFixed(1)} -> ${(m.after.rss / 1024).toFixed(1)} MiB, conns per worker ${m.spread}, ` +
         `accepted in ${m.acceptMs} ms from ${m.clientProcesses} process(es) and ${m.sources} address(es); master/primary ${f1(m.masterPerConnKB)} KB/conn` +
         `${m.statusPerConnKB !== null ? `; status estimate ${f1(m.statusPerConnKB)} KB` : ''})`);
@@ -222,7 +227,7 @@ async function main() {
   // reducer (see bench/README.md). The range shows it.
   const range = (r) => (S.rounds > 1 ? ` (${f1(r.rssMin)}–${f1(r.rssMax)})` : '');
   const ratioOf = (r) => {
-    const base = results.find((x) => x.server === 'baseline' && x.count === r.count);
+    const base = results.find((x) => x.server === 'baseline' && x.count === r.count && x.protocol === baselineOf(r.protocol));
     return r.server === 'loom' && base ? base.rss / r.rss : null;
   };
   const table = [
@@ -240,7 +245,7 @@ async function main() {
   const file = join(resultsDir, `idle-memory-${stamp(started)}.json`);
   writeFileSync(file, `${JSON.stringify({
     ...resultMeta('idle-memory', started, S),
-    baseline: 'node:cluster (default scheduling: round-robin, primary accepts) + net echo, bench/baseline-echo.mjs',
+    baseline: 'node:cluster (default scheduling: round-robin, primary accepts) + net echo (bench/baseline-echo.mjs) for text and frame; node:http and ws on node:cluster (bench/baseline-web.mjs) for http and websocket',
     unit: 'KB (1024 bytes) per idle connection, worker processes summed; master/primary separately',
     reference: { ...REFERENCE, source: 'CEO: Workerman 5 on PHP 8.2, and a node:http-style baseline' },
     median: results.map((r) => ({ ...r, ratioBaselineOverLoom: ratioOf(r) })),

@@ -169,6 +169,35 @@ export function echoOnce(port) {
   }), 5000, `echo probe on port ${port}`);
 }
 
+/** One HTTP request answered 200. */
+export function httpOnce(port) {
+  return withTimeout(new Promise((resolveProbe, reject) => {
+    const s = connect({ port, host: HOST });
+    let got = '';
+    s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
+    s.on('data', (d) => { got += d; });
+    s.on('close', () => (got.startsWith('HTTP/1.1 200') ? resolveProbe() : reject(new Error(`bad HTTP answer from port ${port}: ${JSON.stringify(got.slice(0, 80))}`))));
+    s.on('error', reject);
+  }), 5000, `HTTP probe on port ${port}`);
+}
+
+/** A WebSocket handshake answered 101. */
+export function webSocketOnce(port) {
+  return withTimeout(new Promise((resolveProbe, reject) => {
+    const s = connect({ port, host: HOST });
+    s.on('connect', () => s.write(WS_HANDSHAKE));
+    s.once('data', (d) => {
+      s.destroy();
+      if (d.toString('latin1').startsWith('HTTP/1.1 101')) resolveProbe();
+      else reject(new Error(`bad WebSocket handshake answer from port ${port}: ${JSON.stringify(d.toString('latin1').slice(0, 80))}`));
+    });
+    s.on('error', reject);
+  }), 5000, `WebSocket probe on port ${port}`);
+}
+
+/** A client's WebSocket handshake (fixed key: the answer is not checked beyond its status). */
+export const WS_HANDSHAKE = 'GET / HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
 // ---- /proc ------------------------------------------------------------------------------
 export function treePids(rootPid) {
   const byParent = new Map();
@@ -325,7 +354,9 @@ export class Servers {
     const cli = join(dir, 'loom.cjs');
     copyFileSync(this.loom, cli);
     this.loomCli = cli;
-    writeFileSync(join(dir, 'handlers', 'echo.js'), 'module.exports = {\n  onMessage(c, d) { c.send(d); },\n};\n');
+    writeFileSync(join(dir, 'handlers', 'echo.js'), this.protocol === 'http'
+      ? "module.exports = {\n  onMessage(c) { c.send('hello'); },\n};\n"
+      : 'module.exports = {\n  onMessage(c, d) { c.send(d); },\n};\n');
     const config = join(dir, 'config.ini');
     writeFileSync(config, `[loom]
 name = loombench
@@ -337,7 +368,7 @@ watch = false
 stop_timeout = 5
 
 [echo]
-listen = ${this.protocol}://${HOST}:${port}
+listen = ${this.protocol === 'websocket' ? 'ws' : this.protocol}://${HOST}:${port}
 count = ${this.workers}
 handler = echo.js
 `);
@@ -374,8 +405,12 @@ handler = echo.js
     }
   }
 
+  /** node:cluster with net echo (text, frame), node:http (http) or ws (websocket) workers. */
   async startBaseline(port) {
-    const child = forkNode(join(BENCH, 'baseline-echo.mjs'), [String(port), String(this.workers)], { nofile: this.nofile });
+    const web = this.protocol === 'http' || this.protocol === 'websocket';
+    const child = web
+      ? forkNode(join(BENCH, 'baseline-web.mjs'), [this.protocol === 'http' ? 'http' : 'ws', String(port), String(this.workers)], { nofile: this.nofile })
+      : forkNode(join(BENCH, 'baseline-echo.mjs'), [String(port), String(this.workers)], { nofile: this.nofile });
     this.baseline = child;
     const ready = new Promise((resolveReady, reject) => {
       child.on('message', (m) => { if (m?.t === 'ready') resolveReady(m); });
@@ -416,12 +451,17 @@ handler = echo.js
     }
   }
 
+  /** The probe that proves a server of this protocol answers. */
+  probe() {
+    return { frame: frameEchoOnce, http: httpOnce, websocket: webSocketOnce }[this.protocol] ?? echoOnce;
+  }
+
   startLoomChecked() {
-    return this.startChecked('Loom', (p) => this.startLoom(p), () => this.stopLoom(), this.protocol === 'frame' ? frameEchoOnce : echoOnce);
+    return this.startChecked('Loom', (p) => this.startLoom(p), () => this.stopLoom(), this.probe());
   }
 
   startBaselineChecked() {
-    return this.startChecked('baseline', (p) => this.startBaseline(p), () => this.stopBaseline());
+    return this.startChecked('baseline', (p) => this.startBaseline(p), () => this.stopBaseline(), this.probe());
   }
 
   async cleanup() {
