@@ -4,7 +4,10 @@
 // protocol plus an echo handler do: split the byte stream on '\n' (tolerating '\r\n'),
 // decode each line to a string, and write it back followed by '\n'.
 //
-//   node bench/baseline-echo.mjs PORT [WORKERS]      (host is always 127.0.0.1)
+//   node bench/baseline-echo.mjs PORT [WORKERS] [none]      (host is always 127.0.0.1)
+//
+// With `none`: cluster.SCHED_NONE, every worker accepts on the shared socket itself (the
+// kernel picks), as Loom's workers do; the default has the primary accept and hand over.
 //
 // Started by bench/run.mjs with an IPC channel: the primary reports
 // { t: 'ready', pids: [...] } once every worker listens, and exits when the channel closes.
@@ -14,6 +17,7 @@ import { createServer } from 'node:net';
 const HOST = '127.0.0.1';
 const port = Number(process.argv[2]);
 const workers = Number(process.argv[3] ?? 2);
+if (process.argv[4] === 'none') cluster.schedulingPolicy = cluster.SCHED_NONE;
 const MAX_LINE = 1024 * 1024; // as Loom's default max_package_size
 const LF = 0x0a;
 const CR = 0x0d;

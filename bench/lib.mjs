@@ -324,8 +324,10 @@ export function stamp(date) {
  *   protocol: of Loom's listener, `text` or `frame` (the baseline is a text echo).
  */
 export class Servers {
-  constructor({ workers, loom = LOOM, nofile = 0, protocol = 'text' }) {
+  constructor({ workers, loom = LOOM, nofile = 0, protocol = 'text', sched = 'default' }) {
     this.workers = workers;
+    /** The net baseline's node:cluster scheduling: 'default' (round-robin) or 'none'. */
+    this.sched = sched;
     this.protocol = protocol;
     this.loom = loom;
     this.nofile = nofile;
@@ -410,7 +412,7 @@ handler = echo.js
     const web = this.protocol === 'http' || this.protocol === 'websocket';
     const child = web
       ? forkNode(join(BENCH, 'baseline-web.mjs'), [this.protocol === 'http' ? 'http' : 'ws', String(port), String(this.workers)], { nofile: this.nofile })
-      : forkNode(join(BENCH, 'baseline-echo.mjs'), [String(port), String(this.workers)], { nofile: this.nofile });
+      : forkNode(join(BENCH, 'baseline-echo.mjs'), [String(port), String(this.workers), ...(this.sched === 'none' ? ['none'] : [])], { nofile: this.nofile });
     this.baseline = child;
     const ready = new Promise((resolveReady, reject) => {
       child.on('message', (m) => { if (m?.t === 'ready') resolveReady(m); });

@@ -37,6 +37,9 @@ if (SCENARIOS.length === 0) {
 }
 
 const servers = new Servers({ workers: S.workers });
+// The short-connection goal compares server CPU with node:cluster's SCHED_NONE too (workers
+// accept on the shared socket themselves, as Loom's do): a second baseline, for `short` only.
+const noneServers = new Servers({ workers: S.workers, sched: 'none' });
 
 // ---- one measurement ---------------------------------------------------------------------
 /** Runs the load against one server; returns the summed rate and server CPU efficiency. */
@@ -92,14 +95,17 @@ async function main() {
     `${S.clients} client process(es), ${S.lineBytes}-byte lines, Node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const loom = await servers.startLoomChecked();
   const base = await servers.startBaselineChecked();
-  console.log(`Loom master pid ${loom.pid} on ${HOST}:${loom.port}; baseline primary pid ${base.pid} on ${HOST}:${base.port}\n`);
+  const none = SCENARIOS.some((sc) => sc.id === 'short') ? { ...(await noneServers.startBaselineChecked()), name: 'none' } : null;
+  console.log(`Loom master pid ${loom.pid} on ${HOST}:${loom.port}; baseline primary pid ${base.pid} on ${HOST}:${base.port}` +
+    `${none ? `; SCHED_NONE baseline primary pid ${none.pid} on ${HOST}:${none.port}` : ''}\n`);
 
   const out = [];
   for (const sc of SCENARIOS) {
-    const runs = { loom: [], baseline: [] };
+    const runs = { loom: [], baseline: [], none: [] };
+    const inRun = sc.id === 'short' && none ? [loom, base, none] : [loom, base];
     for (let round = 0; round < S.rounds; round++) {
-      // Alternate which server goes first, so drift in machine load does not favour one.
-      const order = round % 2 === 0 ? [loom, base] : [base, loom];
+      // Rotate which server goes first, so drift in machine load does not favour one.
+      const order = inRun.map((_, i) => inRun[(i + round) % inRun.length]);
       for (const server of order) {
         const m = await measure(server, sc);
         runs[server.name].push(m);
@@ -112,10 +118,13 @@ async function main() {
     const baseMedian = median(runs.baseline.map((m) => m.rate));
     const effL = runs.loom.every((m) => m.perServerCpuSecond) ? median(runs.loom.map((m) => m.perServerCpuSecond)) : null;
     const effB = runs.baseline.every((m) => m.perServerCpuSecond) ? median(runs.baseline.map((m) => m.perServerCpuSecond)) : null;
+    const noneMedian = runs.none.length ? median(runs.none.map((m) => m.rate)) : null;
+    const effN = runs.none.length && runs.none.every((m) => m.perServerCpuSecond) ? median(runs.none.map((m) => m.perServerCpuSecond)) : null;
     out.push({
       id: sc.id, title: sc.title, unit: sc.unit, mode: sc.mode, connections: sc.connections, depth: sc.depth, target: sc.target,
       loom: loomMedian, baseline: baseMedian, ratio: loomMedian / baseMedian,
       perServerCpuSecond: { loom: effL, baseline: effB, ratio: effL && effB ? effL / effB : null },
+      schedNone: noneMedian === null ? null : { rate: noneMedian, perServerCpuSecond: effN },
       rounds: runs,
     });
   }
@@ -125,13 +134,21 @@ async function main() {
     '|---|---:|---:|---:|',
     ...out.map((r) => `| ${r.title} | ${fmt(r.loom)} ${r.unit} | ${fmt(r.baseline)} ${r.unit} | ${r.ratio.toFixed(2)} |`),
   ].join('\n');
+  // Server CPU-ms per 1,000 requests (connections): the unit of the issue's CPU goals.
+  const ms = (eff) => (eff ? (1e6 / eff).toFixed(1) : '—');
   const effTable = [
-    '| scenario | Loom | node baseline | ratio |',
-    '|---|---:|---:|---:|',
-    ...out.map((r) => `| ${r.id} | ${fmt(r.perServerCpuSecond.loom)} | ${fmt(r.perServerCpuSecond.baseline)} | ${r.perServerCpuSecond.ratio?.toFixed(2) ?? '—'} |`),
+    '| scenario | Loom | node baseline | ratio | Loom CPU-ms / 1,000 | baseline CPU-ms / 1,000 |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...out.map((r) => `| ${r.id} | ${fmt(r.perServerCpuSecond.loom)} | ${fmt(r.perServerCpuSecond.baseline)} | ${r.perServerCpuSecond.ratio?.toFixed(2) ?? '—'} | ${ms(r.perServerCpuSecond.loom)} | ${ms(r.perServerCpuSecond.baseline)} |`),
   ].join('\n');
-  console.log(`\nMedian of ${S.rounds} round(s), ${S.seconds} s each (targets: >= 0.95 long, >= 0.9 short):\n\n${table}\n`);
+  console.log(`\nMedian of ${S.rounds} round(s), ${S.seconds} s each (issue 10 goals: short >= 1.8, at no more server CPU per connection than SCHED_NONE below; long: CPU per request no more than the baseline):\n\n${table}\n`);
   console.log(`Requests (or connections) per CPU-second of the server's processes (less sensitive to other load on the machine):\n\n${effTable}\n`);
+  const short = out.find((r) => r.id === 'short' && r.schedNone);
+  await noneServers.cleanup();
+  if (short) {
+    console.log(`Short connections against node:cluster with SCHED_NONE (workers accept themselves): ${fmt(short.schedNone.rate)} conn/s, ` +
+      `${ms(short.schedNone.perServerCpuSecond)} server CPU-ms per 1,000 connections; Loom ${fmt(short.loom)} conn/s (${(short.loom / short.schedNone.rate).toFixed(2)}×) at ${ms(short.perServerCpuSecond.loom)}.\n`);
+  }
 
   const resultsDir = join(BENCH, 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -145,4 +162,4 @@ async function main() {
   console.log(`Results written to ${file.slice(ROOT.length + 1)}`);
 }
 
-await runMain(servers, main);
+await runMain(servers, () => main().finally(() => noneServers.cleanup()));

@@ -37,19 +37,21 @@ export function buildFrame(payload: Buffer, text: boolean): Buffer {
 
 /** What of ws's internals a prebuilt frame needs: its socket, and a sender with nothing pending. */
 interface WsInternals {
+  /** A server's end: frames go unmasked (a client's must be masked, so ws frames those). */
+  _isServer?: boolean;
   _socket?: { write(b: Buffer, cb?: () => void): boolean; destroyed: boolean };
   _sender?: { _state: number; _queue: unknown[]; _firstFragment: boolean };
 }
 
 /**
- * The socket under ws when its sender is idle (nothing compressing, queued or half-sent), so
- * a frame written to it directly keeps the order of frames; null otherwise.
+ * The socket under a server-side ws when its sender is idle (nothing compressing, queued or
+ * half-sent), so a frame written to it directly keeps the order of frames; null otherwise.
  */
 function idleSocket(ws: WebSocket): NonNullable<WsInternals['_socket']> | null {
   const internals = ws as unknown as WsInternals;
   const sender = internals._sender;
   const socket = internals._socket;
-  if (!sender || !socket || socket.destroyed || sender._state !== 0 || sender._queue.length > 0 || !sender._firstFragment) return null;
+  if (internals._isServer !== true || !sender || !socket || socket.destroyed || sender._state !== 0 || sender._queue.length > 0 || !sender._firstFragment) return null;
   return socket;
 }
 
