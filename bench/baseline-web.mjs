@@ -20,7 +20,9 @@ if (cluster.isPrimary) {
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill(); process.exit(0); });
 } else if (kind === 'http') {
-  createServer((req, res) => {
+  // Idle keep-alive connections are kept as long as Loom's bench config keeps them (node:http
+  // closes them after 5 s by default; bench/idle-memory.mjs holds them for minutes).
+  createServer({ keepAliveTimeout: 3_600_000 }, (req, res) => {
     res.setHeader('content-type', 'text/plain; charset=utf-8');
     res.end('hello');
   }).listen(port, '127.0.0.1');
