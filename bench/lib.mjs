@@ -373,8 +373,7 @@ stop_timeout = 5
 listen = ${this.protocol === 'websocket' ? 'ws' : this.protocol}://${HOST}:${port}
 count = ${this.workers}
 handler = echo.js
-${this.protocol === 'http' ? 'idle_timeout = 3600
-' : ''}`);
+${this.protocol === 'http' || this.protocol === 'websocket' ? 'idle_timeout = 3600\n' : ''}`);
     const r = await run(process.execPath, [cli, 'start', '-d', '-c', config], 30000, { nofile: this.nofile });
     // Registered even on failure: a half-started daemon is stopped/killed by cleanup.
     this.loomConfig = config;
