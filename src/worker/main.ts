@@ -15,7 +15,7 @@ import { StreamConnection, type StreamHandle } from '../core/stream.js';
 import { WorkerTimers } from '../core/timers.js';
 import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
 import { Logger } from '../log/logger.js';
-import { restoreNodeOptions } from '../master/spawn.js';
+import { restoreNodeOptions } from '../ipc/node-options.js';
 import type { Connection, Handler, Worker } from '../types/handler.js';
 import { Balancer } from './balance.js';
 import { WorkerClients } from './clients.js';

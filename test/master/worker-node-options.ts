@@ -3,7 +3,7 @@
 import t from 'tap';
 import { freePort, sandbox, startDaemon } from '../helpers/loom';
 import { textClient } from '../helpers/clients';
-import { restoreNodeOptions, workerNodeOptions } from '../../src/master/spawn';
+import { restoreNodeOptions, workerNodeOptions } from '../../src/ipc/node-options';
 
 // Replies to any line with what the worker sees: its NODE_OPTIONS, a child's, and the size its
 // young generation reaches under a burst of short-lived objects (2 semi-spaces).
