@@ -128,12 +128,24 @@ async function measure({ server: name, protocol, count: N }) {
     if (failed > 0 || open !== N) throw new Error(`${name}: the clients opened ${open} of ${N} connections (${failed} failed)`);
     // Until the workers hold them all: connected at the client may still sit in the backlog.
     let held = new Map();
+    // The count the figures are divided by: N, or for the baseline what its workers came to
+    // hold. node:cluster's primary, which accepts and hands over, has been seen to leave a few
+    // dozen of 50,000 connections with no worker; that is noted, not fatal. Loom must hold all.
+    let holding = N;
     const deadline = Date.now() + 60000 + N * 5;
+    let last = -1;
+    let stuckSince = Date.now();
     for (;;) {
       held = heldByWorker(server);
       const total = [...held.values()].reduce((a, b) => a + b, 0);
       if (total === N) break;
       if (total > N) throw new Error(`${name}: workers hold ${total} connections, expected ${N}`);
+      if (total !== last) { last = total; stuckSince = Date.now(); }
+      if (name !== 'loom' && total >= N * 0.995 && Date.now() - stuckSince > 30000) {
+        holding = total;
+        console.log(`  note: ${caseName({ server: name, protocol })} workers hold ${total} of ${N} connections and no more come; measured per connection held`);
+        break;
+      }
       if (Date.now() > deadline) throw new Error(`${name}: workers hold only ${total} of ${N} connections after ${Date.now() - t0} ms`);
       await sleep(N > 20000 ? 1000 : 250);
     }
@@ -147,11 +159,11 @@ async function measure({ server: name, protocol, count: N }) {
     for (const c of clients) c.child.send({ t: 'close' });
     const closed = await Promise.all(clients.map((c) => c.box.next('closed', 15000)));
     const unexpected = closed.reduce((a, c) => a + c.unexpectedCloses, 0);
-    if (stillHeld !== N || unexpected > 0) {
-      throw new Error(`${name}: connections dropped while idle (workers hold ${stillHeld} of ${N}, clients saw ${unexpected} closes)`);
+    if (stillHeld !== holding || unexpected > 0) {
+      throw new Error(`${name}: connections dropped while idle (workers hold ${stillHeld} of ${holding}, clients saw ${unexpected} closes)`);
     }
     if (reported !== null && reported !== N) throw new Error(`${name}: status reports ${reported} connections, the workers hold ${N}`);
-    const kib = (a, b) => (a - b) / N; // /proc's kB are 1024 bytes, as KB here
+    const kib = (a, b) => (a - b) / holding; // /proc's kB are 1024 bytes, as KB here
     return {
       rssPerConnKB: kib(after.rss, before.rss),
       anonPerConnKB: kib(after.anon, before.anon),
