@@ -82,9 +82,9 @@ process.on('message', (m) => {
   if (m?.t !== 'close') return;
   closing = true;
   for (const s of sockets) s.resetAndDestroy();
-  send({ t: 'closed', unexpectedCloses });
   setTimeout(() => process.exit(0), 1000).unref();
-  process.disconnect();
+  // Disconnect only once the message is out: a disconnect right behind it could lose it.
+  if (process.connected) process.send({ t: 'closed', unexpectedCloses }, () => process.disconnect());
 });
 
 main().catch((err) => {
