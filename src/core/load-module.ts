@@ -9,7 +9,7 @@ import Module, { createRequire } from 'node:module';
 import { dirname, extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constants, Script } from 'node:vm';
-import { transform } from 'sucrase';
+import type { transform as Transform } from 'sucrase';
 import { isSingleExecutable } from '../util/runtime.js';
 
 interface CompilableModule {
@@ -23,9 +23,24 @@ type ModuleStatics = {
   _nodeModulePaths(dir: string): string[];
 };
 
+/**
+ * sucrase, loaded on first need (a .ts file, or a syntax error to place): it is some 15 MB of
+ * RSS in every worker that would otherwise load it for JavaScript handlers too.
+ */
+let transform: typeof Transform | null = null;
+async function sucrase(): Promise<typeof Transform> {
+  return (transform ??= (await import('sucrase')).transform);
+}
+
 export async function loadModule(file: string): Promise<Record<string, unknown>> {
-  const mod = extname(file) === '.ts' ? compileTypeScript(file) : await requireOrImport(file);
-  return exportsObject(mod);
+  try {
+    const mod = extname(file) === '.ts' ? compileTypeScript(file, await sucrase()) : await requireOrImport(file);
+    return exportsObject(mod);
+  } catch (err) {
+    // describeLoadError() finds a syntax error's line with sucrase: have it ready.
+    if ((err as Error)?.name === 'SyntaxError') await sucrase();
+    throw err;
+  }
 }
 
 async function requireOrImport(file: string): Promise<unknown> {
@@ -61,9 +76,9 @@ function importFile(file: string): Promise<unknown> {
   }
 }
 
-function compileTypeScript(file: string): unknown {
+function compileTypeScript(file: string, strip: typeof Transform): unknown {
   const source = readFileSync(file, 'utf8');
-  const { code } = transform(source, { transforms: ['typescript', 'imports'], filePath: file });
+  const { code } = strip(source, { transforms: ['typescript', 'imports'], filePath: file });
   const M = Module as unknown as ModuleStatics;
   const m = new M(file);
   m.filename = file;
@@ -119,7 +134,7 @@ export function describeLoadError(file: string, err: unknown): string {
   }
   const described = fromStack(file, err);
   if (described.startsWith(`${file}:`) && /^:\d/.test(described.slice(file.length))) return described;
-  if (e?.name !== 'SyntaxError') return described;
+  if (e?.name !== 'SyntaxError' || transform === null) return described;
   try {
     const transforms: ('typescript' | 'jsx')[] = extname(file) === '.ts' ? ['typescript'] : [];
     transform(readFileSync(file, 'utf8'), { transforms, filePath: file });

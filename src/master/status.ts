@@ -1,7 +1,6 @@
 // What `loom status` and `loom connections` show, gathered from the workers over IPC and
 // from the kernel (memory, CPU) through pidusage.
 import { loadavg } from 'node:os';
-import pidusage from 'pidusage';
 import type { ConnectionInfo } from '../ipc/messages.js';
 import type { GatewayReport } from '../gateway/gateway.js';
 import { VERSION } from '../util/version.js';
@@ -116,6 +115,8 @@ export async function buildStatus(master: Master): Promise<Status> {
   }
   if (pids.length > 0) {
     try {
+      // Loaded here, not at the top: the bundle is one scope, and workers never need it.
+      const { default: pidusage } = await import('pidusage');
       const usage = await pidusage(pids);
       for (const p of processes) {
         const u = usage[String(p.pid)];
