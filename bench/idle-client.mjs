@@ -81,10 +81,15 @@ async function main() {
 process.on('message', (m) => {
   if (m?.t !== 'close') return;
   closing = true;
-  for (const s of sockets) s.resetAndDestroy();
-  setTimeout(() => process.exit(0), 1000).unref();
-  // Disconnect only once the message is out: a disconnect right behind it could lose it.
-  if (process.connected) process.send({ t: 'closed', unexpectedCloses }, () => process.disconnect());
+  // The report goes out first: resetting 10,000 sockets keeps the loop busy long enough that
+  // an exit timer could fire before a report sent behind them had left.
+  const reset = () => {
+    for (const s of sockets) s.resetAndDestroy();
+    setTimeout(() => process.exit(0), 1000).unref();
+    if (process.connected) process.disconnect();
+  };
+  if (process.connected) process.send({ t: 'closed', unexpectedCloses }, reset);
+  else reset();
 });
 
 main().catch((err) => {
