@@ -129,8 +129,8 @@ async function measure({ server: name, protocol, count: N }) {
     // Until the workers hold them all: connected at the client may still sit in the backlog.
     let held = new Map();
     // The count the figures are divided by: N, or for the baseline what its workers came to
-    // hold. node:cluster's primary, which accepts and hands over, has been seen to leave a few
-    // dozen of 50,000 connections with no worker; that is noted, not fatal. Loom must hold all.
+    // hold. node:cluster's primary, which accepts and hands over, has been seen to leave up to
+    // 1 % of 50,000 connections with no worker; that is noted, not fatal. Loom must hold all.
     let holding = N;
     const deadline = Date.now() + 60000 + N * 5;
     let last = -1;
@@ -141,7 +141,7 @@ async function measure({ server: name, protocol, count: N }) {
       if (total === N) break;
       if (total > N) throw new Error(`${name}: workers hold ${total} connections, expected ${N}`);
       if (total !== last) { last = total; stuckSince = Date.now(); }
-      if (name !== 'loom' && total >= N * 0.995 && Date.now() - stuckSince > 30000) {
+      if (name !== 'loom' && total >= N * 0.98 && Date.now() - stuckSince > 30000) {
         holding = total;
         console.log(`  note: ${caseName({ server: name, protocol })} workers hold ${total} of ${N} connections and no more come; measured per connection held`);
         break;
