@@ -11,6 +11,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { LoomError, errorMessage } from '../core/errors.js';
+import { readIncoming } from '../http/body.js';
 import type { Logger } from '../log/logger.js';
 import { API_METHODS, type GatewayApi } from './api.js';
 
@@ -69,7 +70,7 @@ export function attachPushApi(server: Server, api: GatewayApi, token: string, lo
     if (!Object.hasOwn(PARAMS, name)) return answer(res, 404, { ok: false, error: `no such method "${name.slice(0, 64)}"; methods: ${API_METHODS.join(', ')}` });
     const method = name as Method;
     if (req.method !== 'POST') return answer(res, 405, { ok: false, error: 'use POST' }, { allow: 'POST' });
-    const body = await readBody(req);
+    const body = await readIncoming(req, MAX_BODY, 'drain');
     if (body === null) return answer(res, 413, { ok: false, error: `body over ${MAX_BODY} bytes` });
     let parsed: unknown;
     try {
@@ -149,18 +150,4 @@ function answer(res: ServerResponse, status: number, body: unknown, headers: Rec
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) { req.removeAllListeners('data'); req.resume(); resolve(null); return; }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', () => resolve(null));
-  });
 }

@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ConnectionBase } from '../core/connection.js';
+import { readIncoming } from './body.js';
 import type { OutHeaders } from './wire.js';
 
 export type { OutHeaders };
@@ -57,19 +58,7 @@ export class NodeExchange implements HttpExchange {
   get hasBody(): boolean { return this.req.headers['content-length'] !== undefined || this.req.headers['transfer-encoding'] !== undefined; }
 
   readBody(max: number): Promise<Buffer | null> {
-    const req = this.req;
-    if (Number(req.headers['content-length'] ?? 0) > max) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > max) { req.removeAllListeners('data'); req.pause(); resolve(null); return; }
-        chunks.push(c);
-      });
-      req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-      req.once('error', () => resolve(null));
-    });
+    return readIncoming(this.req, max, 'pause');
   }
 
   onBodyData(fn: (chunk: Buffer) => void): void { this.req.on('data', fn); }
