@@ -98,7 +98,8 @@ t.test('two browsers chat: room messages, a private message, join and leave noti
   const open = async (who: string): Promise<Page> => {
     const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
     const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
+    // Generous: CI runs four test files at once beside Chromium on two cores.
+    page.setDefaultTimeout(30_000);
     page.on('pageerror', (err) => problems.push(`${who}: ${err.message}`));
     page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`${who}: ${msg.text()}`); });
     await page.goto(`http://127.0.0.1:${port(19913)}/chat.html?port=${port(19916)}`);
