@@ -95,6 +95,10 @@ t.test('two browsers chat: room messages, a private message, join and leave noti
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   t.teardown(() => browser.close());
   const problems: string[] = [];
+  // A failure shows what the pages reported and what the daemon logged (a flake is then diagnosable).
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`pages: ${JSON.stringify(problems)}\ndaemon log:\n${sb.log()}`);
+  });
   const open = async (who: string): Promise<Page> => {
     const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
     const page = await context.newPage();
