@@ -95,19 +95,13 @@ export abstract class WebSocketBase extends ConnectionBase {
       if (socket !== null) {
         if (!this.admit(ws.bufferedAmount)) return false;
         socket.write(smallFrame(payload, text));
-        const wasFull = this.bufferFull;
-        const result = this.afterWrite(ws.bufferedAmount);
-        if (!wasFull && this.bufferFull) this.watchFlush();
-        return result;
+        return this.written(ws);
       }
     }
     if (!this.admit(ws.bufferedAmount)) return false;
     // No callback per message: only once the buffer is full is its flushing watched.
     ws.send(payload, text ? TEXT : BINARY);
-    const wasFull = this.bufferFull;
-    const result = this.afterWrite(ws.bufferedAmount);
-    if (!wasFull && this.bufferFull) this.watchFlush();
-    return result;
+    return this.written(ws);
   }
 
   /**
@@ -121,6 +115,11 @@ export abstract class WebSocketBase extends ConnectionBase {
     if (socket === null) return this.sendFrame(payload, text);
     if (!this.admit(ws.bufferedAmount)) return false;
     socket.write(frame);
+    return this.written(ws);
+  }
+
+  /** After a frame went out: onBufferFull (and its flush watched) when the buffer filled up; the send's result. */
+  private written(ws: WebSocket): boolean | null {
     const wasFull = this.bufferFull;
     const result = this.afterWrite(ws.bufferedAmount);
     if (!wasFull && this.bufferFull) this.watchFlush();

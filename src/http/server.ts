@@ -11,7 +11,8 @@ import type { ListenerContext } from '../core/context.js';
 import { HttpSocket } from './connection.js';
 import { serveRequest } from './dispatch.js';
 import { NodeExchange } from './exchange.js';
-import { LeanHttp, llhttp, type LeanExchange } from './session.js';
+import { llhttp } from './llhttp.js';
+import { LeanHttp, type LeanExchange } from './session.js';
 
 /**
  * A lean http:// or ws:// server, not yet listening; null where the parser binding is missing.

@@ -9,11 +9,11 @@
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { ConnectionBase, peerOf, type ConnectionInfo } from '../core/connection.js';
+import { ConnectionBase, QUEUED_BYTES, peerOf, type ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
 import type { HttpExchange } from './exchange.js';
-import { headerObject, llhttp, type Llhttp, type LlhttpParser, type ParseError } from './llhttp.js';
-import { CONTINUE, badField, bodiless, errorResponse, responseHead, type Framing, type OutHeaders } from './wire.js';
+import { headerObject, type Llhttp, type LlhttpParser, type ParseError } from './llhttp.js';
+import { CONTINUE, badField, bodiless, errorResponse, hasField, responseHead, type Framing, type OutHeaders } from './wire.js';
 
 /** More header fields than this: 431 (Apache's LimitRequestFields). */
 export const MAX_HEADER_FIELDS = 100;
@@ -593,7 +593,7 @@ export class HttpSession extends ConnectionBase {
     return this.socketRow(this.socket, 'in', this.socket.writableLength, now);
   }
 
-  /** The socket's own address, for the handler's request. */
+  /** The socket is still open: its requests can be answered. */
   get alive(): boolean {
     return !this.socket.destroyed;
   }
@@ -671,12 +671,12 @@ export class LeanExchange implements HttpExchange {
     }
     s.done(this);
     if (this.held !== null) return null;
-    return s.socket.writableLength < 16384 ? true : null;
+    return s.socket.writableLength < QUEUED_BYTES ? true : null;
   }
 
   respondStream(status: number, headers: OutHeaders | undefined, contentType: string | null, body: Readable): Promise<void> {
     this.answered = true;
-    const declared = headers !== undefined && Object.keys(headers).some((k) => k.toLowerCase() === 'content-length');
+    const declared = hasField(headers, 'content-length');
     const framing: Framing = bodiless(status) ? 'none' : declared ? 0 : this.http10 ? 'close' : 'chunked';
     if (framing === 'close') this.keepAlive = false;
     const head = this.head(status, headers, contentType, framing);
@@ -793,4 +793,3 @@ export function forgetSession(socket: Socket): boolean {
   return true;
 }
 
-export { llhttp };

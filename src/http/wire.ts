@@ -113,11 +113,16 @@ function ownField(name: string): number {
   }
 }
 
+/** Whether the handler's fields name `field` (lower-case), in any spelling. */
+export function hasField(h: OutHeaders | undefined, field: string): boolean {
+  if (h === undefined) return false;
+  for (const name in h) if (name.length === field.length && name.toLowerCase() === field) return true;
+  return false;
+}
+
 /** Whether the handler's fields name a Content-Type (so Loom adds none). */
 export function hasContentType(h: OutHeaders | undefined): boolean {
-  if (h === undefined) return false;
-  for (const name in h) if (name.length === 12 && name.toLowerCase() === 'content-type') return true;
-  return false;
+  return hasField(h, 'content-type');
 }
 
 /** A handler's field with a name or value Node's setHeader refuses. */
