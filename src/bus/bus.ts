@@ -16,6 +16,8 @@ export interface BusLink {
   readonly closed: boolean;
   /** Bytes queued and not yet taken by the kernel. */
   readonly queued: number;
+  /** Calls back once every frame sent so far has left this process (or the link is gone). */
+  whenWritten(callback: () => void): void;
 }
 
 /** A gateway's end: business processes reach it; each of them is one link. */

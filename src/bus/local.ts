@@ -10,6 +10,7 @@ import { encodeFrame, FrameReader, type Frame } from './frame.js';
 
 /** How often a business process looks for gateways it has no link to. */
 const DISCOVER_MS = 1000;
+const EMPTY = Buffer.alloc(0);
 
 /** A gateway process's socket ('.' is in no section name, so names never clash). */
 export function gatewaySocketPath(dir: string, group: string, index: number, pid: number): string {
@@ -64,6 +65,13 @@ class LocalLink implements BusLink {
 
   get queued(): number {
     return this.socket.writableLength;
+  }
+
+  whenWritten(callback: () => void): void {
+    if (this.closed || this.socket.destroyed || this.socket.writableLength === 0) return callback();
+    // An empty write's callback runs once everything written before it is with the kernel
+    // (on a unix socket: in the gateway's receive queue).
+    this.socket.write(EMPTY, () => callback());
   }
 
   close(): void {

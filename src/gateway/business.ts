@@ -134,7 +134,7 @@ export class Business implements GatewayLinks {
     await Promise.all(waits);
     // A gateway retires this process before its goodbye answer, so its fence has arrived.
     await Promise.all([...this.fences]);
-    this.flushAcks();
+    await this.flushAcks();
   }
 
   /** The last step: the links close. */
@@ -328,10 +328,27 @@ export class Business implements GatewayLinks {
     setImmediate(() => this.flushAcks());
   }
 
-  private flushAcks(): void {
+  /**
+   * An event is acknowledged only once what its callback sent has left this process on every
+   * link: acknowledged before, a process killed in between would have lost output that no
+   * gateway counts as lost.
+   */
+  private flushAcks(): Promise<void> {
     this.ackScheduled = false;
-    for (const state of this.acking) if (!state.link.closed) state.link.send(Op.Ack, ackHead(state.toAck));
+    const acks = [...this.acking].map((state) => ({ state, seq: state.toAck }));
     this.acking.clear();
+    if (acks.length === 0) return Promise.resolve();
+    const links = [...this.gateways].map((g) => g.link);
+    return new Promise((resolve) => {
+      let waiting = links.length;
+      const send = () => {
+        if (--waiting > 0) return;
+        for (const { state, seq } of acks) if (!state.link.closed) state.link.send(Op.Ack, ackHead(seq));
+        resolve();
+      };
+      if (waiting === 0) { waiting = 1; send(); return; }
+      for (const link of links) link.whenWritten(send);
+    });
   }
 }
 

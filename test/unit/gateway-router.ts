@@ -18,6 +18,7 @@ function fakeLink(): BusLink & { sent: Sent[]; closeNow(): void } {
     onFrame: null,
     onClose: null as (() => void) | null,
     send(op: number, head: unknown, body?: Buffer | string) { link.sent.push({ op, head, body }); },
+    whenWritten(callback: () => void) { callback(); },
     close() { link.closeNow(); },
     closeNow() { link.closed = true; link.onClose?.(); },
   };
