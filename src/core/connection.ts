@@ -22,6 +22,8 @@ export interface ConnectionInfo {
   bytesOut: number;
   sendQueue: number;
   ageSeconds: number;
+  /** Idle, held as the runtime's bare handle (no Socket): see core/bare-handle.ts. */
+  parked?: true;
   /** A gateway's client: its id, uid and groups. */
   clientId?: string;
   uid?: string | null;

@@ -7,6 +7,7 @@ import { getSystemErrorName } from 'node:util';
 import type { ProtocolModule } from '../types/handler.js';
 import { ConnectionBase, peerOf, type ConnectionContext, type ConnectionInfo } from './connection.js';
 import type { ListenerContext } from './context.js';
+import { bareHandles, readResult, socketAround, UV_EOF, type StreamHandle } from './bare-handle.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Corked replies past this many bytes are flushed at once. */
@@ -227,49 +228,15 @@ export abstract class StreamBase extends ConnectionBase {
   protected abstract detached(): void;
 }
 
-/**
- * The runtime's stream handle of an accepted connection (what net.Socket wraps): an idle
- * connection holds only this, and a Socket is made around it on its first byte or first use.
- */
-export interface StreamHandle {
-  readStart(): number;
-  readStop(): number;
-  close(callback?: () => void): void;
-  setNoDelay?(on: boolean): number;
-  getpeername?(out: { address?: string; port?: number }): number;
-  getsockname?(out: { address?: string; port?: number }): number;
-  readonly bytesRead: number;
-  readonly bytesWritten: number;
-  onread: ((this: StreamHandle, buf?: ArrayBuffer) => void) | null;
-  [kConn]?: StreamConnection;
-}
-
-interface ReadState { streamBaseState: Int32Array; kReadBytesOrError: number; kArrayBufferOffset: number }
-
-/**
- * Where the runtime leaves the result of a read for the handle's onread (as net's own onread
- * reads it); null when this runtime does not expose it: connections then get a Socket at once.
- */
-const readState: ReadState | null = (() => {
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<ReadState> }).binding('stream_wrap');
-    if (b.streamBaseState instanceof Int32Array && typeof b.kReadBytesOrError === 'number' && typeof b.kArrayBufferOffset === 'number') {
-      return { streamBaseState: b.streamBaseState, kReadBytesOrError: b.kReadBytesOrError, kArrayBufferOffset: b.kArrayBufferOffset };
-    }
-  } catch { /* not exposed */ }
-  return null;
-})();
-
-/** libuv's end of stream (the peer sent FIN). */
-const UV_EOF = -4095;
+type OwnedHandle = StreamHandle & { [kConn]?: StreamConnection };
 
 /** A connection accepted by a listener. */
 export class StreamConnection extends StreamBase {
   protected declare readonly ctx: ListenerContext;
   /** While idle: the bare handle, and no Socket yet (null once it has one). */
-  private handle: StreamHandle | null = null;
+  private handle: OwnedHandle | null = null;
 
-  constructor(socket: Socket | StreamHandle, ctx: ListenerContext) {
+  constructor(socket: Socket | OwnedHandle, ctx: ListenerContext) {
     super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
     ctx.register(this);
     if (socket instanceof Socket) {
@@ -298,7 +265,7 @@ export class StreamConnection extends StreamBase {
     type Onconnection = (this: unknown, err: number, handle: StreamHandle | undefined) => void;
     const listener = (server as unknown as { _handle?: { onconnection?: Onconnection } | null })._handle;
     const netOnconnection = listener?.onconnection;
-    if (!readState || !listener || typeof netOnconnection !== 'function') return false;
+    if (!bareHandles || !listener || typeof netOnconnection !== 'function') return false;
     listener.onconnection = function onconnection(err, handle) {
       if (err || !handle || typeof handle.readStart !== 'function') return netOnconnection.call(this, err, handle);
       handle.setNoDelay?.(true);
@@ -307,16 +274,15 @@ export class StreamConnection extends StreamBase {
     return true;
   }
 
-  private static onIdleRead(this: StreamHandle, buf?: ArrayBuffer): void {
+  private static onIdleRead(this: OwnedHandle, buf?: ArrayBuffer): void {
     const conn = this[kConn];
-    if (!conn || !readState) return;
-    const n = readState.streamBaseState[readState.kReadBytesOrError];
-    if (n > 0 && buf) {
-      const chunk = Buffer.from(buf, readState.streamBaseState[readState.kArrayBufferOffset], n);
+    if (!conn) return;
+    const got = readResult(buf);
+    if (typeof got !== 'number') {
       conn.wake();
-      conn.receive(chunk);
-    } else if (n < 0) {
-      conn.idleEnded(n);
+      conn.receive(got);
+    } else if (got < 0) {
+      conn.idleEnded(got);
     }
   }
 
@@ -325,11 +291,7 @@ export class StreamConnection extends StreamBase {
     const handle = this.handle!;
     this.handle = null;
     handle[kConn] = undefined;
-    // The handle reads already (unless paused): net is told so and left to start nothing
-    // (manualStart), instead of a readStop and net's own readStart: two epoll_ctl calls saved
-    // per connection, on the short-connection path where every connection wakes.
-    (handle as { reading?: boolean }).reading = !this.paused;
-    this.attach(new Socket({ handle, readable: true, writable: true, manualStart: true } as unknown as ConstructorParameters<typeof Socket>[0]), true);
+    this.attach(socketAround(handle, !this.paused), true);
   }
 
   /** The peer closed or reset an idle connection: as net reports it (onError for a reset), then onClose. */
@@ -394,7 +356,7 @@ export class StreamConnection extends StreamBase {
     if (!handle) return super.describe(now);
     const local: { address?: string; port?: number } = {};
     handle.getsockname?.(local);
-    return this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', 0, now);
+    return { ...this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', 0, now), parked: true };
   }
 
   override get state(): 'established' | 'closing' | 'closed' {
@@ -406,4 +368,4 @@ export class StreamConnection extends StreamBase {
   }
 }
 
-export type { ConnectionContext, ProtocolModule };
+export type { ConnectionContext, ProtocolModule, StreamHandle };

@@ -56,10 +56,10 @@ function idleSocket(ws: WebSocket): NonNullable<WsInternals['_socket']> | null {
 }
 
 /** Messages up to this many bytes are framed by Loom (one copy of a small payload is cheap). */
-const SMALL = 8192;
+export const SMALL = 8192;
 
 /** A small message's frame: the head and the payload in one buffer. */
-function smallFrame(payload: string | Uint8Array, text: boolean): Buffer {
+export function smallFrame(payload: string | Uint8Array, text: boolean): Buffer {
   const n = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   const head = n < 126 ? 2 : 4;
   const frame = Buffer.allocUnsafe(head + n);
@@ -75,7 +75,7 @@ export abstract class WebSocketBase extends ConnectionBase {
   /** The WebSocket, once the handshake is done. */
   ws: WebSocket | null = null;
   protected closing = false;
-  private paused = false;
+  protected paused = false;
   private sent_: (() => void) | null = null;
 
   send(data: unknown, raw = false): boolean | null {

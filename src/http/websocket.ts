@@ -6,11 +6,13 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
-import { WebSocketBase } from '../core/websocket.js';
+import { SMALL, WebSocketBase, smallFrame } from '../core/websocket.js';
+import { bareHandles, detachHandle, readResult, socketAround, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
 import { HttpRequest, type RequestHead } from './request.js';
 import { forgetSession } from './session.js';
 import { createLeanServer, dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
@@ -26,15 +28,64 @@ class OwnedWs extends WebSocket {
   loomConn: WsConnection | null = null;
 }
 
-export class WsConnection extends WebSocketBase {
+/** What parking reads of ws's state (ws 8), and the method that gives a WebSocket its socket. */
+interface WsState {
+  _extensions: Record<string, unknown>;
+  _paused: boolean;
+  _closeFrameSent: boolean;
+  _closeFrameReceived: boolean;
+  _protocol: string;
+  _pendingAutoPongs?: number;
+  _receiver: { _bufferedBytes: number; _state: number; _fragmented: number; _loop: boolean; _errored: boolean; writableLength: number } | null;
+  _sender: { _state: number; _queue: unknown[]; _firstFragment: boolean; _bufferedBytes: number } | null;
+  setSocket(socket: Socket, head: Buffer, options: Record<string, unknown>): void;
+}
+
+/** A connection with no frame either way for this long (one to two sweeps) is parked. */
+const PARK_MS = 1000;
+/** A server's ping with no payload, written to a parked connection. */
+const PING = Buffer.from([0x89, 0x00]);
+const EMPTY = Buffer.alloc(0);
+const kConn = Symbol('loom.wsConnection');
+type ParkedHandle = StreamHandle & { [kConn]?: WsConnection };
+
+/**
+ * A client's answer to the ping above, whole in one read: masked, opcode pong, FIN, a payload
+ * a control frame may have (up to 125 bytes), nothing after it. It keeps a parked connection
+ * parked; anything else wakes the connection and goes to ws.
+ */
+function isWholePong(b: Buffer): boolean {
+  return b.length >= 6 && b[0] === 0x8a && (b[1] & 0x80) !== 0 && b.length === 6 + (b[1] & 0x7f);
+}
+
+/**
+ * An accepted WebSocket. Idle, it is parked: ws's objects and the Socket are let go and only
+ * the runtime's handle is kept (core/bare-handle.ts), some 2 KB instead of 6-7; its first frame
+ * (or a send ws must frame, a close, a pause) makes them anew around the same handle. Small
+ * frames to a parked client (a broadcast) are written to the handle as they are; the heartbeat's
+ * ping too, and the pong it brings back is recognised without waking the connection.
+ */
+export class WsConnection extends WebSocketBase implements HandleWriter {
   /** Answered the last ping (or sent something) since the previous heartbeat. */
   alive = true;
+  /** A frame went either way since the last park sweep. */
+  private active = true;
   /** Its socket came from the lean HTTP path, whose listeners left it: its bytes count here. */
   private countsBytes = false;
+  /** While parked: the handle; the WebSocket (ws) is null then. */
+  private handle: ParkedHandle | null = null;
+  /** Bytes written to the parked handle that the kernel has not taken yet. */
+  private handleQueued = 0;
+  /** The subprotocol agreed in the handshake, for the WebSocket made on waking. */
+  private subprotocol = '';
+  /** The TCP connection's Socket; null while parked (it is let go then). */
+  socket: Socket | null;
   protected declare readonly ctx: ListenerContext;
 
-  constructor(readonly socket: Socket, entry: Origin | undefined, ctx: ListenerContext) {
+  /** wss: whose options a WebSocket made on waking takes; null: never parked (TLS). */
+  constructor(socket: Socket, entry: Origin | undefined, ctx: ListenerContext, private readonly wss: WebSocketServer | null) {
     super(entry?.id ?? ctx.nextConnectionId(), 'websocket', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
+    this.socket = socket;
     if (entry) {
       this.remoteAddress = entry.remoteAddress;
       this.remotePort = entry.remotePort;
@@ -46,10 +97,16 @@ export class WsConnection extends WebSocketBase {
 
   /** The handshake is done: the TCP connection is now this WebSocket, listed as such. */
   opened(ws: WebSocket): void {
+    const socket = this.socket!;
     this.adopt(ws);
     this.ctx.replace(this);
-    dropSocketEntry(this.socket);
-    this.countsBytes = forgetSession(this.socket);
+    dropSocketEntry(socket);
+    this.countsBytes = forgetSession(socket);
+    this.listen(ws);
+    this.call('onConnect');
+  }
+
+  private listen(ws: WebSocket): void {
     // Shared listeners that find their connection on the WebSocket: no closures per client
     // (and on(), not once(), for close: once() wraps the listener in a closure).
     (ws as OwnedWs).loomConn = this;
@@ -57,13 +114,13 @@ export class WsConnection extends WebSocketBase {
     ws.on('message', WsConnection.onFrame);
     ws.on('error', WsConnection.onWsError);
     ws.on('close', WsConnection.onWsClose);
-    this.call('onConnect');
   }
 
   private static onPong(this: WebSocket): void { (this as OwnedWs).loomConn!.alive = true; }
   private static onFrame(this: WebSocket, data: RawData, isBinary: boolean): void {
     const conn = (this as OwnedWs).loomConn!;
     conn.alive = true;
+    conn.active = true;
     conn.receiveFrame(data, isBinary);
   }
   private static onWsError(this: WebSocket, err: Error & { code?: string }): void {
@@ -73,26 +130,184 @@ export class WsConnection extends WebSocketBase {
   }
   private static onWsClose(this: WebSocket): void {
     const conn = (this as OwnedWs).loomConn!;
-    if (conn.countsBytes) {
-      conn.ctx.stats.bytesIn += conn.socket.bytesRead;
-      conn.ctx.stats.bytesOut += conn.socket.bytesWritten;
+    const socket = conn.socket!;
+    conn.ended(socket.bytesRead, socket.bytesWritten);
+  }
+
+  private ended(bytesIn: number, bytesOut: number): void {
+    if (this.countsBytes) {
+      this.ctx.stats.bytesIn += bytesIn;
+      this.ctx.stats.bytesOut += bytesOut;
     }
-    conn.ctx.unregister(conn);
-    conn.call('onClose');
+    this.ctx.unregister(this);
+    this.call('onClose');
+  }
+
+  // --- parking ---
+
+  /** The park sweep: a connection that saw no frame since the last one is parked. */
+  sweep(): void {
+    if (this.ws === null) return;
+    if (this.active) this.active = false;
+    else this.park();
+  }
+
+  /** Parks the connection when nothing is under way in ws, its socket or the handler's flow control. */
+  private park(): void {
+    const ws = this.ws as (WebSocket & WsState) | null;
+    if (ws === null || this.wss === null || this.closing || this.paused || this.bufferFull || ws.readyState !== WebSocket.OPEN) return;
+    const r = ws._receiver;
+    const sd = ws._sender;
+    if (ws._paused || ws._closeFrameSent || ws._closeFrameReceived || (ws._pendingAutoPongs ?? 0) > 0 || Object.keys(ws._extensions).length > 0) return;
+    if (!r || r._bufferedBytes !== 0 || r._state !== 0 || r._fragmented !== 0 || r._loop || r._errored || r.writableLength !== 0) return;
+    if (!sd || sd._state !== 0 || sd._queue.length !== 0 || !sd._firstFragment || sd._bufferedBytes !== 0) return;
+    const handle = detachHandle(this.socket!, WsConnection.onParkedRead) as ParkedHandle | null;
+    if (handle === null) return;
+    this.socket = null;
+    ws.removeAllListeners();
+    (ws as unknown as OwnedWs).loomConn = null;
+    this.subprotocol = ws._protocol;
+    this.ws = null;
+    this.handle = handle;
+    handle[kConn] = this;
+  }
+
+  private static onParkedRead(this: ParkedHandle, buf?: ArrayBuffer): void {
+    const conn = this[kConn];
+    if (!conn) return;
+    const got = readResult(buf);
+    if (typeof got === 'number') {
+      if (got < 0) conn.parkedEnded(got);
+      return;
+    }
+    conn.alive = true;
+    if (!isWholePong(got)) conn.wake(got);
+  }
+
+  /** A WebSocket and a Socket around the parked handle again; head: bytes read while parked. */
+  private wake(head: Buffer): void {
+    const handle = this.handle!;
+    const wss = this.wss!;
+    this.handle = null;
+    handle[kConn] = undefined;
+    const socket = socketAround(handle, !this.paused);
+    this.socket = socket;
+    // As ws's server makes one: no address (a server's end), the server's options.
+    const ws = new (OwnedWs as unknown as new (address: null, protocols: undefined, options: object) => OwnedWs & WsState)(null, undefined, wss.options);
+    ws._protocol = this.subprotocol;
+    const o = wss.options as Record<string, unknown>;
+    ws.setSocket(socket, head, {
+      allowSynchronousEvents: o.allowSynchronousEvents, maxBufferedChunks: o.maxBufferedChunks,
+      maxFragments: o.maxFragments, maxPayload: o.maxPayload, skipUTF8Validation: o.skipUTF8Validation,
+    });
+    this.adopt(ws);
+    this.listen(ws);
+    this.active = true;
+  }
+
+  /** The peer closed or reset a parked connection: as ws reports it (onError for a reset), then onClose. */
+  private parkedEnded(code: number): void {
+    if (code !== UV_EOF) {
+      const name = getSystemErrorName(code);
+      this.call('onError', Object.assign(new Error(`read ${name}`), { errno: code, code: name, syscall: 'read' }));
+    }
+    this.shutParked();
+  }
+
+  /** Closes a parked connection's handle (as ws.terminate() would its socket). */
+  private shutParked(): void {
+    const handle = this.handle;
+    if (handle === null || this.closing) return;
+    this.closing = true;
+    handle.readStop();
+    handle.close(() => {
+      this.handle = null;
+      handle[kConn] = undefined;
+      this.ended(handle.bytesRead, handle.bytesWritten);
+    });
+  }
+
+  /** A frame straight to the parked handle; undefined when it must go through ws (woken). */
+  private writeParked(frame: Buffer): boolean | null | undefined {
+    if (this.closing) return this.failed();
+    if (this.handleQueued > 0) {
+      // The kernel is not taking bytes: ws and its Socket keep the count from here on.
+      this.wake(EMPTY);
+      return undefined;
+    }
+    const r = writeToHandle(this.handle!, frame, this);
+    if (typeof r === 'number') return this.failed();
+    if (r === 'queued') this.handleQueued += frame.length;
+    return this.afterWrite(this.handleQueued);
+  }
+
+  /** A queued write to the parked handle is done (a failed one: the read side sees the end). */
+  handleWritten(): void {
+    this.handleQueued = 0;
+  }
+
+  override sendFrame(payload: string | Uint8Array, text: boolean): boolean | null {
+    if (this.handle !== null) {
+      const n = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+      const r = n < SMALL ? this.writeParked(smallFrame(payload, text)) : (this.wake(EMPTY), undefined);
+      if (r !== undefined) return r;
+    }
+    this.active = true;
+    return super.sendFrame(payload, text);
+  }
+
+  override sendBuilt(frame: Buffer, payload: Buffer, text: boolean): boolean | null {
+    if (this.handle !== null) {
+      const r = this.writeParked(frame);
+      if (r !== undefined) return r;
+    }
+    this.active = true;
+    return super.sendBuilt(frame, payload, text);
+  }
+
+  /** The heartbeat: a peer that did not answer the last ping is dropped, the others pinged. */
+  heartbeat(): void {
+    if (this.handle !== null) {
+      if (!this.alive) return this.shutParked();
+      this.alive = false;
+      if (this.writeParked(PING) !== undefined) return;
+    }
+    const { ws } = this;
+    if (ws === null) return;
+    if (!this.alive) { ws.terminate(); return; }
+    this.alive = false;
+    ws.ping();
   }
 
   close(data?: unknown, raw = false): void {
+    if (this.handle !== null && !this.closing) this.wake(EMPTY);
     if (this.ws) this.closeWebSocket(data, raw);
-    else this.socket.destroy();
+    else this.socket?.destroy();
   }
 
   destroy(): void {
-    if (this.ws) this.ws.terminate();
-    else this.socket.destroy();
+    if (this.handle !== null) this.shutParked();
+    else if (this.ws) this.ws.terminate();
+    else this.socket?.destroy();
+  }
+
+  override pauseRecv(): void {
+    super.pauseRecv();
+    this.handle?.readStop();
+  }
+
+  override resumeRecv(): void {
+    const wasPaused = this.paused;
+    super.resumeRecv();
+    if (wasPaused && this.handle !== null && !this.closing) this.handle.readStart();
   }
 
   override describe(now: number): ConnectionInfo | null {
-    return this.socketRow(this.socket, 'in', this.ws?.bufferedAmount ?? 0, now);
+    const { handle } = this;
+    if (handle === null) return this.socket ? this.socketRow(this.socket, 'in', this.ws?.bufferedAmount ?? 0, now) : null;
+    const local: { address?: string; port?: number } = {};
+    handle.getsockname?.(local);
+    return { ...this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', this.handleQueued, now), parked: true };
   }
 }
 
@@ -103,12 +318,18 @@ export function leanWebSocket(group: GroupConfig, ctx: ListenerContext): NetServ
     group, ctx,
     (ex) => ex.respond(426, UPGRADE_HEADERS, 'text/plain; charset=utf-8', 'Upgrade Required\n'),
     (ex, socket, head) => {
-      const conn = new WsConnection(socket, ex.session, ctx);
+      const conn = new WsConnection(socket, ex.session, ctx, wss);
       void upgrade(wss, ex, ex, socket, head, conn, ctx);
     },
   );
   if (lean === null) return null;
   heartbeat(ctx, group);
+  if (bareHandles) {
+    const parker = setInterval(() => {
+      for (const c of ctx.connections.values()) if (c instanceof WsConnection) c.sweep();
+    }, PARK_MS);
+    parker.unref();
+  }
   return lean.server;
 }
 
@@ -125,7 +346,7 @@ export function attachWebSocket(server: Server, ctx: ListenerContext, group: Gro
   const wss = webSocketServer(group);
   server.on('request', (_req, res) => upgradeRequired(res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const conn = new WsConnection(req.socket, socketEntry(req.socket), ctx);
+    const conn = new WsConnection(req.socket, socketEntry(req.socket), ctx, null);
     const entry = socketEntry(req.socket);
     const head_: RequestHead = {
       method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers,
@@ -139,12 +360,7 @@ export function attachWebSocket(server: Server, ctx: ListenerContext, group: Gro
 function heartbeat(ctx: ListenerContext, group: GroupConfig): void {
   // Heartbeat: a peer that has not answered the last ping within idle_timeout is dropped.
   const timer = setInterval(() => {
-    for (const c of ctx.connections.values()) {
-      if (!(c instanceof WsConnection) || !c.ws) continue;
-      if (!c.alive) { c.ws.terminate(); continue; }
-      c.alive = false;
-      c.ws.ping();
-    }
+    for (const c of ctx.connections.values()) if (c instanceof WsConnection) c.heartbeat();
   }, group.idleTimeout * 1000);
   timer.unref();
 }

@@ -1,0 +1,134 @@
+// The runtime's stream handle of a TCP connection (what net.Socket wraps), used on its own: an
+// idle connection that holds only its handle costs some 1-2 KB instead of a Socket's 4-7 KB
+// with its streams' state. Reading, writing and taking the handle out of a Socket here go
+// through the stream binding as net itself does; the pinned runtime (package.json) keeps these
+// internals fixed for a built binary, and test/worker/idle-connections.ts checks them on every
+// upgrade. Where the runtime does not expose them, `bareHandles` is false and connections keep
+// their Socket.
+import { Socket } from 'node:net';
+
+export interface StreamHandle {
+  readStart(): number;
+  readStop(): number;
+  close(callback?: () => void): void;
+  writeBuffer?(req: WriteRequest, data: Uint8Array): number;
+  setNoDelay?(on: boolean): number;
+  getpeername?(out: { address?: string; port?: number }): number;
+  getsockname?(out: { address?: string; port?: number }): number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  /** Whether the handle reads: net's own flag, which a Socket made around it trusts. */
+  reading?: boolean;
+  onread: ((this: StreamHandle, buf?: ArrayBuffer) => void) | null;
+}
+
+/** A write in flight on a bare handle (the binding's WriteWrap). */
+interface WriteRequest {
+  handle: StreamHandle;
+  oncomplete: ((this: WriteRequest, status: number) => void) | null;
+  async: boolean;
+  buffer: Uint8Array | null;
+  owner: HandleWriter | null;
+}
+
+/** Who is told when a queued write to a bare handle is done (status < 0: it failed). */
+export interface HandleWriter { handleWritten(status: number): void }
+
+interface StreamBinding {
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+  WriteWrap: new () => WriteRequest;
+}
+
+const binding: StreamBinding | null = (() => {
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<StreamBinding> }).binding('stream_wrap');
+    if (b.streamBaseState instanceof Int32Array && typeof b.kReadBytesOrError === 'number' && typeof b.kArrayBufferOffset === 'number' &&
+      typeof b.kLastWriteWasAsync === 'number' && typeof b.WriteWrap === 'function') {
+      return b as StreamBinding;
+    }
+  } catch { /* not exposed */ }
+  return null;
+})();
+
+/** Whether this runtime lets connections live on a bare handle. */
+export const bareHandles = binding !== null;
+
+/** libuv's end of stream (the peer sent FIN). */
+export const UV_EOF = -4095;
+
+/**
+ * What a bare handle's onread(buf) got: the bytes read (a view of buf), or a negative libuv
+ * error code (UV_EOF at the end), or 0 for nothing.
+ */
+export function readResult(buf: ArrayBuffer | undefined): Buffer | number {
+  const state = binding!.streamBaseState;
+  const n = state[binding!.kReadBytesOrError];
+  if (n > 0 && buf) return Buffer.from(buf, state[binding!.kArrayBufferOffset], n);
+  return n < 0 ? n : 0;
+}
+
+/**
+ * Writes bytes to a bare handle: 'sent' when the kernel took them at once (the usual case for
+ * a small frame), 'queued' when libuv holds them until the socket can take them (the owner is
+ * told then), or a negative error code.
+ */
+export function writeToHandle(handle: StreamHandle, data: Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
+  const req = new binding!.WriteWrap();
+  req.handle = handle;
+  req.oncomplete = onWriteComplete;
+  req.async = false;
+  req.buffer = null;
+  req.owner = null;
+  const err = handle.writeBuffer!(req, data);
+  if (err !== 0) return err;
+  if (binding!.streamBaseState[binding!.kLastWriteWasAsync] === 0) return 'sent';
+  // The binding does not hold the bytes of a queued write: the request keeps them alive.
+  req.buffer = data;
+  req.owner = owner;
+  return 'queued';
+}
+
+function onWriteComplete(this: WriteRequest, status: number): void {
+  const owner = this.owner;
+  this.buffer = null;
+  this.owner = null;
+  owner?.handleWritten(status);
+}
+
+/** net's symbol on a handle that points back to its Socket (found once, by its description). */
+let ownerSymbol: symbol | null | undefined;
+
+/**
+ * Takes the handle out of an open Socket that has nothing queued either way, and lets the
+ * Socket go (its listeners removed, destroyed without closing the handle): the handle still
+ * reads, into onread. Null, with the Socket untouched, when the
+ * Socket is not in that state or the runtime does not allow it.
+ */
+export function detachHandle(socket: Socket, onread: NonNullable<StreamHandle['onread']>): StreamHandle | null {
+  const s = socket as Socket & { _handle: StreamHandle | null };
+  const handle = s._handle;
+  if (!binding || !handle || typeof handle.writeBuffer !== 'function' || s.destroyed || s.connecting || s.writableLength > 0 || s.readableLength > 0 || s.writableCorked > 0) return null;
+  if (ownerSymbol === undefined) ownerSymbol = Object.getOwnPropertySymbols(handle).find((x) => x.description === 'owner_symbol') ?? null;
+  if (ownerSymbol === null) return null;
+  socket.removeAllListeners();
+  s._handle = null;
+  (handle as unknown as Record<symbol, unknown>)[ownerSymbol] = null;
+  // A function: the binding refuses anything else.
+  handle.onread = onread;
+  // With no handle, destroy() only settles net's own state (the server's connection count).
+  socket.destroy();
+  return handle;
+}
+
+/**
+ * A Socket around a bare handle, for a connection that needs one again. The handle reads
+ * already (unless the connection is paused): net is told so and starts nothing (manualStart),
+ * instead of a readStop and its own readStart: two epoll_ctl calls saved per wake-up.
+ */
+export function socketAround(handle: StreamHandle, reading: boolean): Socket {
+  handle.reading = reading;
+  return new Socket({ handle, readable: true, writable: true, manualStart: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+}

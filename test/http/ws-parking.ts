@@ -1,0 +1,177 @@
+// An idle accepted WebSocket is parked (http/websocket.ts): ws's objects and the Socket are
+// let go and the runtime's handle is kept. Everything the handler API and the heartbeat do
+// must work on a parked connection as on any other: this test parks connections, then uses them.
+import t from 'tap';
+import { connect, type Socket } from 'node:net';
+import WebSocket from 'ws';
+import { askControl, freePort, sandbox, startDaemon, waitFor, type Sandbox } from '../helpers/loom';
+
+// The client that says "control" first acts on other connections, found by their remote port;
+// every other connection echoes. Events are recorded per port.
+const HANDLER = `
+const events = new Map();
+const log = (c, e) => { if (!events.has(c.remotePort)) events.set(c.remotePort, []); events.get(c.remotePort).push(e); };
+let control = null;
+module.exports = {
+  onConnect(c) { log(c, 'connect'); },
+  onError(c, err) { log(c, 'error:' + err.code); },
+  onClose(c) { log(c, 'close'); },
+  onMessage(c, d) {
+    if (d === 'control') { control = c; return c.send('ok'); }
+    if (c !== control) { log(c, 'message:' + String(d).length); return c.send(d); }
+    const [cmd, port, arg] = d.split(' ');
+    const conn = [...c.worker.connections.values()].find((x) => x.remotePort === Number(port));
+    if (cmd === 'events') return c.send(JSON.stringify(events.get(Number(port)) ?? []));
+    if (!conn) return c.send('none');
+    if (cmd === 'send') return c.send(String(conn.send(arg === 'big' ? 'x'.repeat(20000) : arg)));
+    if (cmd === 'json') return c.send(String(conn.send({ n: Number(arg) })));
+    if (cmd === 'close') conn.close();
+    if (cmd === 'destroy') conn.destroy();
+    if (cmd === 'pause') conn.pauseRecv();
+    if (cmd === 'resume') conn.resumeRecv();
+    c.send('done');
+  },
+};`;
+
+interface Row { remote: string; parked?: boolean; bytesIn: number; bytesOut: number }
+
+function open(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Messages of a client, in order, as strings. */
+function inbox(ws: WebSocket): () => Promise<string> {
+  const queue: string[] = [];
+  const waiting: ((s: string) => void)[] = [];
+  ws.on('message', (d: Buffer) => {
+    const s = d.toString();
+    const w = waiting.shift();
+    if (w) w(s);
+    else queue.push(s);
+  });
+  return () => {
+    const s = queue.shift();
+    if (s !== undefined) return Promise.resolve(s);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no message within 10 s')), 10000);
+      waiting.push((m) => { clearTimeout(timer); resolve(m); });
+    });
+  };
+}
+
+const localPort = (ws: WebSocket) => (ws as unknown as { _socket: Socket })._socket.localPort!;
+
+async function row(sb: Sandbox, port: number): Promise<Row | undefined> {
+  const rows = (await askControl(sb, 'connections')) as Row[];
+  return rows.find((r) => r.remote === `127.0.0.1:${port}`);
+}
+
+const parked = (sb: Sandbox, port: number, what: string) => waitFor(async () => ((await row(sb, port))?.parked ? true : null), `${what} to be parked`);
+
+t.test('parked WebSocket connections', async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    // idle_timeout: the heartbeat pings every second, so it runs on parked connections here.
+    groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nidle_timeout = 1\n`,
+    global: 'watch = false',
+    files: { 'ws.js': HANDLER },
+  });
+  await startDaemon(t, sb);
+  const url = `ws://127.0.0.1:${port}/`;
+  const clients: WebSocket[] = [];
+  t.teardown(() => { for (const c of clients) c.terminate(); });
+  const client = async () => { const c = await open(url); clients.push(c); return { ws: c, next: inbox(c), port: localPort(c) }; };
+
+  const ctl = await client();
+  ctl.ws.send('control');
+  t.equal(await ctl.next(), 'ok');
+  const ask = async (line: string) => { ctl.ws.send(line); return ctl.next(); };
+  const events = async (p: number) => JSON.parse(await ask(`events ${p}`)) as string[];
+
+  const a = await client();
+  await parked(sb, a.port, 'an idle connection');
+  t.same(await events(a.port), ['connect'], 'parking is not an event');
+
+  // The heartbeat reaches it and its pong keeps it parked.
+  const pongsBefore = (await row(sb, a.port))!.bytesIn;
+  await waitFor(async () => ((await row(sb, a.port))!.bytesIn >= pongsBefore + 6 ? true : null), 'a pong from the parked connection');
+  t.equal((await row(sb, a.port))?.parked, true, 'a pong to the heartbeat leaves it parked');
+
+  // Its first frame wakes it: echoed, and it parks again when idle.
+  a.ws.send('hello after parking');
+  t.equal(await a.next(), 'hello after parking', 'a parked connection echoes');
+  await parked(sb, a.port, 'the connection, idle again,');
+
+  // Sends to a parked connection: a small one goes out without waking it, a big one wakes it;
+  // an object goes as its JSON text.
+  t.equal(await ask(`send ${a.port} pushed`), 'true', 'send() to a parked connection returns true');
+  t.equal(await a.next(), 'pushed', 'the small frame arrives');
+  t.equal((await row(sb, a.port))?.parked, true, 'a small send leaves it parked');
+  t.equal(await ask(`json ${a.port} 7`), 'true');
+  t.equal(await a.next(), '{"n":7}', 'an object arrives as JSON text');
+  t.equal(await ask(`send ${a.port} big`), 'true', 'a big send');
+  t.equal((await a.next()).length, 20000, 'the big frame arrives');
+  await parked(sb, a.port, 'the connection after a big send');
+
+  // Flow control: a paused parked connection reads nothing until resumed.
+  t.equal(await ask(`pause ${a.port}`), 'done');
+  a.ws.send('held');
+  a.ws.send('back');
+  t.equal(await ask(`send ${a.port} ping-while-paused`), 'true', 'sends still go out while paused');
+  t.equal(await a.next(), 'ping-while-paused');
+  t.notOk((await events(a.port)).includes('message:4'), 'nothing was read while paused');
+  t.equal(await ask(`resume ${a.port}`), 'done');
+  t.equal(await a.next(), 'held', 'resumed: what was sent meanwhile is read, in order');
+  t.equal(await a.next(), 'back');
+
+  // close() of a parked connection: a closing handshake with 1000, then onClose.
+  const b = await client();
+  await parked(sb, b.port, 'a second connection');
+  const code = new Promise<number>((resolve) => b.ws.once('close', (c: number) => resolve(c)));
+  t.equal(await ask(`close ${b.port}`), 'done');
+  t.equal(await code, 1000, 'the client gets a close frame with 1000');
+  await waitFor(async () => ((await events(b.port)).includes('close') ? true : null), 'onClose of the closed connection');
+
+  // destroy() of a parked connection: dropped, onClose.
+  const c = await client();
+  await parked(sb, c.port, 'a third connection');
+  const dropped = new Promise<number>((resolve) => c.ws.once('close', (x: number) => resolve(x)));
+  t.equal(await ask(`destroy ${c.port}`), 'done');
+  t.equal(await dropped, 1006, 'destroy() drops it without a close frame');
+  t.same(await waitFor(async () => { const e = await events(c.port); return e.includes('close') ? e : null; }, 'onClose of the destroyed connection'), ['connect', 'close']);
+
+  // The peer goes away while parked: onClose, no longer listed.
+  const d = await client();
+  await parked(sb, d.port, 'a fourth connection');
+  d.ws.terminate();
+  t.same(await waitFor(async () => { const e = await events(d.port); return e.includes('close') ? e : null; }, 'onClose when the peer left'), ['connect', 'close']);
+  t.equal(await row(sb, d.port), undefined, 'no longer listed');
+  t.equal(await ask(`send ${d.port} late`), 'none', 'and gone from worker.connections');
+});
+
+t.test('a parked peer that stops answering pings is dropped by the heartbeat', async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nidle_timeout = 1\n`,
+    global: 'watch = false',
+    files: { 'ws.js': HANDLER },
+  });
+  await startDaemon(t, sb);
+  // A raw client: the handshake, then silence (it never answers a ping).
+  const s = connect(port, '127.0.0.1');
+  t.teardown(() => s.destroy());
+  await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  s.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  let got = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+  const ended = new Promise<void>((resolve) => s.once('close', () => resolve()));
+  await waitFor(() => (got.includes('\r\n\r\n') ? true : null), 'the 101 answer');
+  t.match(got.toString('latin1'), /^HTTP\/1\.1 101 /, 'upgraded');
+  await ended;
+  t.ok(got.includes(Buffer.from([0x89, 0x00])), 'it was pinged before it was dropped');
+  t.equal(await row(sb, s.localPort!), undefined, 'and is no longer listed');
+});
