@@ -144,6 +144,14 @@ t.test('parked WebSocket connections', async (t) => {
   t.equal(await dropped, 1006, 'destroy() drops it without a close frame');
   t.same(await waitFor(async () => { const e = await events(c.port); return e.includes('close') ? e : null; }, 'onClose of the destroyed connection'), ['connect', 'close']);
 
+  // The peer closes a parked connection with a closing handshake: answered, onClose.
+  const e = await client();
+  await parked(sb, e.port, 'a fifth connection');
+  const answered = new Promise<number>((resolve) => e.ws.once('close', (x: number) => resolve(x)));
+  e.ws.close(1000, 'bye');
+  t.equal(await answered, 1000, "the peer's close frame is answered");
+  t.same(await waitFor(async () => { const ev = await events(e.port); return ev.includes('close') ? ev : null; }, 'onClose of the peer-closed connection'), ['connect', 'close']);
+
   // The peer goes away while parked: onClose, no longer listed.
   const d = await client();
   await parked(sb, d.port, 'a fourth connection');
