@@ -6,6 +6,7 @@
 // upgrade. Where the runtime does not expose them, `bareHandles` is false and connections keep
 // their Socket.
 import { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 
 export interface StreamHandle {
   readStart(): number;
@@ -58,6 +59,13 @@ export const bareHandles = binding !== null;
 
 /** libuv's end of stream (the peer sent FIN). */
 export const UV_EOF = -4095;
+
+/** A read's error as net reports it (a reset: ECONNRESET, syscall read); null at the end of stream. */
+export function readError(code: number): (Error & { errno: number; code: string; syscall: string }) | null {
+  if (code === UV_EOF) return null;
+  const name = getSystemErrorName(code);
+  return Object.assign(new Error(`read ${name}`), { errno: code, code: name, syscall: 'read' });
+}
 
 /**
  * What a bare handle's onread(buf) got: the bytes read (a view of buf), or a negative libuv

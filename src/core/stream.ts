@@ -3,11 +3,10 @@
 // what server connections (StreamConnection, below) and async clients (client.ts) share; a
 // client attaches a fresh socket on every (re)connect.
 import { Socket, type Server } from 'node:net';
-import { getSystemErrorName } from 'node:util';
 import type { ProtocolModule } from '../types/handler.js';
 import { ConnectionBase, peerOf, type ConnectionContext, type ConnectionInfo } from './connection.js';
 import type { ListenerContext } from './context.js';
-import { bareHandles, readResult, socketAround, UV_EOF, type StreamHandle } from './bare-handle.js';
+import { bareHandles, readError, readResult, socketAround, type StreamHandle } from './bare-handle.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Corked replies past this many bytes are flushed at once. */
@@ -296,10 +295,8 @@ export class StreamConnection extends StreamBase {
 
   /** The peer closed or reset an idle connection: as net reports it (onError for a reset), then onClose. */
   private idleEnded(code: number): void {
-    if (code !== UV_EOF) {
-      const name = getSystemErrorName(code);
-      this.call('onError', Object.assign(new Error(`read ${name}`), { errno: code, code: name, syscall: 'read' }));
-    }
+    const err = readError(code);
+    if (err !== null) this.call('onError', err);
     this.shut();
   }
 

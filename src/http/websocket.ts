@@ -6,13 +6,12 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { getSystemErrorName } from 'node:util';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
 import { SMALL, WebSocketBase, smallFrame } from '../core/websocket.js';
-import { bareHandles, detachHandle, readResult, socketAround, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
+import { bareHandles, detachHandle, readError, readResult, socketAround, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
 import { HttpRequest, type RequestHead } from './request.js';
 import { forgetSession } from './session.js';
 import { createLeanServer, dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
@@ -207,10 +206,8 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
 
   /** The peer closed or reset a parked connection: as ws reports it (onError for a reset), then onClose. */
   private parkedEnded(code: number): void {
-    if (code !== UV_EOF) {
-      const name = getSystemErrorName(code);
-      this.call('onError', Object.assign(new Error(`read ${name}`), { errno: code, code: name, syscall: 'read' }));
-    }
+    const err = readError(code);
+    if (err !== null) this.call('onError', err);
     this.shutParked();
   }
 

@@ -70,17 +70,22 @@ async function row(sb: Sandbox, port: number): Promise<Row | undefined> {
   return rows.find((r) => r.remote === `127.0.0.1:${port}`);
 }
 
-const parked = (sb: Sandbox, port: number, what: string) => waitFor(async () => ((await row(sb, port))?.parked ? true : null), `${what} to be parked`);
-
-t.test('parked WebSocket connections', async (t) => {
+/** A daemon with one ws:// group; idle_timeout 1: the heartbeat pings every second, parked connections too. */
+async function daemon(t: Parameters<typeof startDaemon>[0]): Promise<{ sb: Sandbox; port: number }> {
   const port = await freePort();
   const sb = sandbox({
-    // idle_timeout: the heartbeat pings every second, so it runs on parked connections here.
     groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nidle_timeout = 1\n`,
     global: 'watch = false',
     files: { 'ws.js': HANDLER },
   });
   await startDaemon(t, sb);
+  return { sb, port };
+}
+
+const parked = (sb: Sandbox, port: number, what: string) => waitFor(async () => ((await row(sb, port))?.parked ? true : null), `${what} to be parked`);
+
+t.test('parked WebSocket connections', async (t) => {
+  const { sb, port } = await daemon(t);
   const url = `ws://127.0.0.1:${port}/`;
   const clients: WebSocket[] = [];
   t.teardown(() => { for (const c of clients) c.terminate(); });
@@ -162,13 +167,7 @@ t.test('parked WebSocket connections', async (t) => {
 });
 
 t.test('a parked peer that stops answering pings is dropped by the heartbeat', async (t) => {
-  const port = await freePort();
-  const sb = sandbox({
-    groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nidle_timeout = 1\n`,
-    global: 'watch = false',
-    files: { 'ws.js': HANDLER },
-  });
-  await startDaemon(t, sb);
+  const { sb, port } = await daemon(t);
   // A raw client: the handshake, then silence (it never answers a ping).
   const s = connect(port, '127.0.0.1');
   t.teardown(() => s.destroy());
