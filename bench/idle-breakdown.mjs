@@ -9,7 +9,7 @@
 // Variants (BREAKDOWN_VARIANTS, comma list):
 //   bare       net.Server that keeps sockets with no listener at all: the floor of net.Socket
 //   baseline   the handler of bench/baseline-echo.mjs ('data' and 'error' closures)
-//   loom       Loom's real StreamConnection (src/core/stream.ts bundled with esbuild, with a
+//   loom       Loom's real StreamConnection (src/core/stream-connection.ts bundled with esbuild, with a
 //              real ListenerContext) accepted as src/worker/main.ts does on a plain TCP
 //              listener: a bare stream handle until the first byte; text protocol, echo handler
 //   loom-socket  the same with a net.Socket from the start (TLS listeners; runtimes without
@@ -42,7 +42,7 @@ async function bundleLoom(dir) {
   const from = (...p) => JSON.stringify(join(src, ...p));
   await build({
     stdin: {
-      contents: `export { StreamConnection } from ${from('core', 'stream.ts')};\n` +
+      contents: `export { StreamConnection } from ${from('core', 'stream-connection.ts')};\n` +
         `export { ListenerContext } from ${from('core', 'context.ts')};\n` +
         `export { BUILTIN } from ${from('protocols', 'builtin.ts')};\n` +
         `export { newStats } from ${from('core', 'stats.ts')};\n`,

@@ -13,6 +13,8 @@ export interface StreamHandle {
   readStop(): number;
   close(callback?: () => void): void;
   writeBuffer?(req: WriteRequest, data: Uint8Array): number;
+  writeUtf8String?(req: WriteRequest, data: string): number;
+  shutdown?(req: ShutdownRequest): number;
   setNoDelay?(on: boolean): number;
   getpeername?(out: { address?: string; port?: number }): number;
   getsockname?(out: { address?: string; port?: number }): number;
@@ -32,6 +34,13 @@ interface WriteRequest {
   owner: HandleWriter | null;
 }
 
+/** A shutdown (FIN after what is queued) in flight on a bare handle (the binding's ShutdownWrap). */
+interface ShutdownRequest {
+  handle: StreamHandle;
+  oncomplete: ((this: ShutdownRequest, status: number) => void) | null;
+  done: (() => void) | null;
+}
+
 /** Who is told when a queued write to a bare handle is done (status < 0: it failed). */
 export interface HandleWriter { handleWritten(status: number): void }
 
@@ -41,13 +50,14 @@ interface StreamBinding {
   kArrayBufferOffset: number;
   kLastWriteWasAsync: number;
   WriteWrap: new () => WriteRequest;
+  ShutdownWrap: new () => ShutdownRequest;
 }
 
 const binding: StreamBinding | null = (() => {
   try {
     const b = (process as unknown as { binding(name: string): Partial<StreamBinding> }).binding('stream_wrap');
     if (b.streamBaseState instanceof Int32Array && typeof b.kReadBytesOrError === 'number' && typeof b.kArrayBufferOffset === 'number' &&
-      typeof b.kLastWriteWasAsync === 'number' && typeof b.WriteWrap === 'function') {
+      typeof b.kLastWriteWasAsync === 'number' && typeof b.WriteWrap === 'function' && typeof b.ShutdownWrap === 'function') {
       return b as StreamBinding;
     }
   } catch { /* not exposed */ }
@@ -60,11 +70,17 @@ export const bareHandles = binding !== null;
 /** libuv's end of stream (the peer sent FIN). */
 export const UV_EOF = -4095;
 
-/** A read's error as net reports it (a reset: ECONNRESET, syscall read); null at the end of stream. */
-export function readError(code: number): (Error & { errno: number; code: string; syscall: string }) | null {
-  if (code === UV_EOF) return null;
+type ErrnoError = Error & { errno: number; code: string; syscall: string };
+
+/** An error of the handle as net reports it (e.g. ECONNRESET, syscall read). */
+export function handleError(code: number, syscall: 'read' | 'write'): ErrnoError {
   const name = getSystemErrorName(code);
-  return Object.assign(new Error(`read ${name}`), { errno: code, code: name, syscall: 'read' });
+  return Object.assign(new Error(`${syscall} ${name}`), { errno: code, code: name, syscall });
+}
+
+/** A read's error as net reports it; null at the end of stream (the peer's FIN). */
+export function readError(code: number): ErrnoError | null {
+  return code === UV_EOF ? null : handleError(code, 'read');
 }
 
 /**
@@ -83,18 +99,18 @@ export function readResult(buf: ArrayBuffer | undefined): Buffer | number {
  * a small frame), 'queued' when libuv holds them until the socket can take them (the owner is
  * told then), or a negative error code.
  */
-export function writeToHandle(handle: StreamHandle, data: Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
+export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
   const req = new binding!.WriteWrap();
   req.handle = handle;
   req.oncomplete = onWriteComplete;
   req.async = false;
   req.buffer = null;
   req.owner = null;
-  const err = handle.writeBuffer!(req, data);
+  const err = typeof data === 'string' ? handle.writeUtf8String!(req, data) : handle.writeBuffer!(req, data);
   if (err !== 0) return err;
   if (binding!.streamBaseState[binding!.kLastWriteWasAsync] === 0) return 'sent';
   // The binding does not hold the bytes of a queued write: the request keeps them alive.
-  req.buffer = data;
+  if (typeof data !== 'string') req.buffer = data;
   req.owner = owner;
   return 'queued';
 }
@@ -104,6 +120,32 @@ function onWriteComplete(this: WriteRequest, status: number): void {
   this.buffer = null;
   this.owner = null;
   owner?.handleWritten(status);
+}
+
+/** libuv: the socket is not connected (a shutdown then has nothing to do). */
+const UV_ENOTCONN = -107;
+
+/**
+ * Sends FIN once every queued write is out (as socket.end() does), then calls done, also when
+ * the shutdown could not be made: the caller closes the handle either way.
+ */
+export function shutdownHandle(handle: StreamHandle, done: () => void): void {
+  const req = new binding!.ShutdownWrap();
+  req.handle = handle;
+  req.oncomplete = onShutdownComplete;
+  req.done = done;
+  const err = handle.shutdown!(req);
+  // 1: done at once (libuv had nothing queued and the binding finished it).
+  if (err === 1 || err === UV_ENOTCONN || err < 0) {
+    req.done = null;
+    done();
+  }
+}
+
+function onShutdownComplete(this: ShutdownRequest): void {
+  const done = this.done;
+  this.done = null;
+  done?.();
 }
 
 /** net's symbol on a handle that points back to its Socket (found once, by its description). */

@@ -1,16 +1,14 @@
 // Stream connections (TCP, TLS or unix socket): framing of inbound bytes through a protocol
 // module, the send buffer policy of DESIGN.md, and the handler callbacks. StreamBase holds
-// what server connections (StreamConnection, below) and async clients (client.ts) share; a
+// what server connections (stream-connection.ts) and async clients (clients/) share; a
 // client attaches a fresh socket on every (re)connect.
-import { Socket, type Server } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ProtocolModule } from '../types/handler.js';
 import { ConnectionBase, peerOf, type ConnectionContext, type ConnectionInfo } from './connection.js';
-import type { ListenerContext } from './context.js';
-import { bareHandles, readError, readResult, socketAround, type StreamHandle } from './bare-handle.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Corked replies past this many bytes are flushed at once. */
-const CORK_FLUSH_BYTES = 16384;
+export const CORK_FLUSH_BYTES = 16384;
 
 const kConn = Symbol('loom.connection');
 
@@ -130,6 +128,11 @@ export abstract class StreamBase extends ConnectionBase {
     this.paused = false;
     if (!this.socket) return;
     this.socket.resume();
+    this.replay();
+  }
+
+  /** Bytes read while paused (still unparsed) go through now. */
+  protected replay(): void {
     if (this.recv) {
       const rest = this.recv;
       this.recv = null;
@@ -155,7 +158,7 @@ export abstract class StreamBase extends ConnectionBase {
   }
 
   /** Splits bytes into packets; a bad or oversize packet closes this connection only. */
-  private parse(chunk: Buffer, replay: boolean): void {
+  protected parse(chunk: Buffer, replay: boolean): void {
     const { ctx } = this;
     let buf = this.recv === null ? chunk : Buffer.concat([this.recv, chunk]);
     this.recv = null;
@@ -227,142 +230,4 @@ export abstract class StreamBase extends ConnectionBase {
   protected abstract detached(): void;
 }
 
-type OwnedHandle = StreamHandle & { [kConn]?: StreamConnection };
-
-/** A connection accepted by a listener. */
-export class StreamConnection extends StreamBase {
-  protected declare readonly ctx: ListenerContext;
-  /** While idle: the bare handle, and no Socket yet (null once it has one). */
-  private handle: OwnedHandle | null = null;
-
-  constructor(socket: Socket | OwnedHandle, ctx: ListenerContext) {
-    super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
-    ctx.register(this);
-    if (socket instanceof Socket) {
-      this.attach(socket);
-    } else {
-      this.handle = socket;
-      const peer: { address?: string; port?: number } = {};
-      if (socket.getpeername?.(peer) === 0) {
-        if (peer.address) this.remoteAddress = peer.address;
-        if (peer.port) this.remotePort = peer.port;
-      }
-      socket[kConn] = this;
-      socket.onread = StreamConnection.onIdleRead;
-      const err = socket.readStart();
-      if (err < 0) this.idleEnded(err);
-    }
-    ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, this);
-  }
-
-  /**
-   * Takes connections from a plain TCP listener as bare handles (see StreamHandle) instead
-   * of net.Socket objects; accept errors go through net as before. False (nothing changed)
-   * when the runtime does not expose what this needs.
-   */
-  static acceptHandles(server: Server, accept: (handle: StreamHandle) => void): boolean {
-    type Onconnection = (this: unknown, err: number, handle: StreamHandle | undefined) => void;
-    const listener = (server as unknown as { _handle?: { onconnection?: Onconnection } | null })._handle;
-    const netOnconnection = listener?.onconnection;
-    if (!bareHandles || !listener || typeof netOnconnection !== 'function') return false;
-    listener.onconnection = function onconnection(err, handle) {
-      if (err || !handle || typeof handle.readStart !== 'function') return netOnconnection.call(this, err, handle);
-      handle.setNoDelay?.(true);
-      accept(handle);
-    };
-    return true;
-  }
-
-  private static onIdleRead(this: OwnedHandle, buf?: ArrayBuffer): void {
-    const conn = this[kConn];
-    if (!conn) return;
-    const got = readResult(buf);
-    if (typeof got !== 'number') {
-      conn.wake();
-      conn.receive(got);
-    } else if (got < 0) {
-      conn.idleEnded(got);
-    }
-  }
-
-  /** The first byte, or a use that needs it: the Socket, around the same handle. */
-  private wake(): void {
-    const handle = this.handle!;
-    this.handle = null;
-    handle[kConn] = undefined;
-    this.attach(socketAround(handle, !this.paused), true);
-  }
-
-  /** The peer closed or reset an idle connection: as net reports it (onError for a reset), then onClose. */
-  private idleEnded(code: number): void {
-    const err = readError(code);
-    if (err !== null) this.call('onError', err);
-    this.shut();
-  }
-
-  /** Closes an idle connection's handle: nothing is queued on it, so nothing is lost. */
-  private shut(): void {
-    const handle = this.handle;
-    if (!handle || this.closing || this.closed) return;
-    this.closing = true;
-    handle.readStop();
-    handle.close(() => {
-      this.handle = null;
-      handle[kConn] = undefined;
-      if (!this.closed) this.finish(handle.bytesRead, handle.bytesWritten);
-    });
-  }
-
-  override send(data: unknown, raw = false): boolean | null {
-    if (this.handle) {
-      if (this.closing || this.closed) return this.failed();
-      this.wake();
-    }
-    return super.send(data, raw);
-  }
-
-  override close(data?: unknown, raw = false): void {
-    if (this.handle) {
-      if (data === undefined) return this.shut();
-      if (this.closing || this.closed) return;
-      this.wake();
-    }
-    super.close(data, raw);
-  }
-
-  override destroy(): void {
-    if (this.handle) return this.shut();
-    super.destroy();
-  }
-
-  override pauseRecv(): void {
-    if (!this.handle) return super.pauseRecv();
-    this.paused = true;
-    this.handle.readStop();
-  }
-
-  override resumeRecv(): void {
-    if (!this.handle) return super.resumeRecv();
-    if (!this.paused) return;
-    this.paused = false;
-    if (!this.closing) this.handle.readStart();
-  }
-
-  override describe(now: number): ConnectionInfo | null {
-    const { handle } = this;
-    if (!handle) return super.describe(now);
-    const local: { address?: string; port?: number } = {};
-    handle.getsockname?.(local);
-    return { ...this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', 0, now), parked: true };
-  }
-
-  override get state(): 'established' | 'closing' | 'closed' {
-    return this.closed ? 'closed' : this.closing ? 'closing' : 'established';
-  }
-
-  protected detached(): void {
-    this.ctx.unregister(this);
-  }
-}
-
-export type { ConnectionContext, ProtocolModule, StreamHandle };
+export type { ConnectionContext, ProtocolModule };

@@ -7,7 +7,7 @@ import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
 import type { ListenerContext } from '../core/context.js';
 import { LoomError } from '../core/errors.js';
-import { StreamConnection } from '../core/stream.js';
+import { StreamConnection } from '../core/stream-connection.js';
 import { attachHttp, createWebServer, leanHttp } from '../http/server.js';
 import { attachWebSocket, leanWebSocket } from '../http/websocket.js';
 
