@@ -7,7 +7,10 @@
 // connections from separate client processes (bench/idle-client.mjs, at most
 // IDLE_PER_CLIENT each, spread over the source addresses 127.0.0.2-127.0.0.9 past one
 // address's ephemeral ports), waits until the workers hold them all, samples the RSS again for
-// IDLE_SETTLE seconds and reports (after - before) / connections. Medians of IDLE_ROUNDS rounds.
+// IDLE_SETTLE seconds and reports (after - before) / connections. With IDLE_WARM (1,000) it
+// first opens that many and samples too, and also reports (after - warm) / (N - IDLE_WARM):
+// what one more connection costs, without what the first ones cost once (code paged in,
+// compiled, pools filled). Medians of IDLE_ROUNDS rounds.
 // See bench/README.md; bench/idle-breakdown.mjs shows where the bytes go.
 //
 //   npm run bench                          (builds dist/loom.cjs first, then every benchmark)
@@ -43,6 +46,8 @@ const S = {
   // last busy moment, if at all), so the minimum over this window is kept.
   settle: envNum('IDLE_SETTLE', 15, 0.1, 600),
   sampleMs: Math.round(envNum('IDLE_SAMPLE_MS', 1000, 10, 60000)),
+  // Connections opened (and RSS sampled) before the rest: 0 for none.
+  warm: Math.round(envNum('IDLE_WARM', 1000, 0, 1000000)),
 };
 if (S.servers.length === 0 || S.servers.some((x) => x !== 'loom' && x !== 'baseline')) {
   console.error(`bench: IDLE_SERVERS=${process.env.IDLE_SERVERS} is not a comma list of loom, baseline`);
@@ -103,6 +108,7 @@ function shares(n) {
 
 /** One measurement: a fresh server, before, n idle connections, after. */
 async function measure({ server: name, protocol, count: N }) {
+  const W = S.warm < N ? S.warm : 0;
   servers.protocol = protocol;
   servers.workers = workersFor(N);
   servers.nofile = Math.min(nofileFor(N), nofileLimits().hard);
@@ -114,41 +120,59 @@ async function measure({ server: name, protocol, count: N }) {
 
   // Past one address's ephemeral ports, every client spreads its connections over SOURCES.
   const sources = N > PORTS ? SOURCES : [];
-  const clients = shares(N).map((n, i) => {
-    const child = servers.track(forkNode(join(BENCH, 'idle-client.mjs'), [JSON.stringify({ port: server.port, connections: n, sources, protocol })], { nofile: n + 256 }));
-    return { child, n, box: new Mailbox(child, `${name}: idle client ${i + 1}`) };
-  });
-
-  try {
-    const t0 = Date.now();
+  const clients = [];
+  let held = new Map();
+  /** Opens n more idle connections from new client processes; resolves once they are open. */
+  const openIdle = async (n) => {
+    const batch = shares(n).map((k) => {
+      const child = servers.track(forkNode(join(BENCH, 'idle-client.mjs'), [JSON.stringify({ port: server.port, connections: k, sources, protocol })], { nofile: k + 256 }));
+      return { child, n: k, box: new Mailbox(child, `${name}: idle client ${clients.length + 1}`) };
+    });
+    clients.push(...batch);
     // One after the other would be as fast: the server accepts on two cores at most.
-    const opened = await Promise.all(clients.map((c) => c.box.next('open', 60000 + c.n * 5)));
+    const opened = await Promise.all(batch.map((c) => c.box.next('open', 60000 + c.n * 5)));
     const open = opened.reduce((a, o) => a + o.open, 0);
     const failed = opened.reduce((a, o) => a + o.failed, 0);
-    if (failed > 0 || open !== N) throw new Error(`${name}: the clients opened ${open} of ${N} connections (${failed} failed)`);
-    // Until the workers hold them all: connected at the client may still sit in the backlog.
-    let held = new Map();
-    // The count the figures are divided by: N, or for the baseline what its workers came to
-    // hold. node:cluster's primary, which accepts and hands over, has been seen to leave up to
-    // 1 % of 50,000 connections with no worker; that is noted, not fatal. Loom must hold all.
-    let holding = N;
-    const deadline = Date.now() + 60000 + N * 5;
+    if (failed > 0 || open !== n) throw new Error(`${name}: the clients opened ${open} of ${n} connections (${failed} failed)`);
+  };
+  /**
+   * Until the workers hold `want` connections (connected at the client may still sit in the
+   * backlog); returns how many they hold. node:cluster's primary, which accepts and hands over,
+   * has been seen to leave up to 1 % of 50,000 connections with no worker; that is noted, not
+   * fatal, and the figures are divided by what the workers came to hold. Loom must hold all.
+   */
+  const waitHeld = async (want, t0) => {
+    const deadline = Date.now() + 60000 + want * 5;
     let last = -1;
     let stuckSince = Date.now();
     for (;;) {
       held = heldByWorker(server);
       const total = [...held.values()].reduce((a, b) => a + b, 0);
-      if (total === N) break;
-      if (total > N) throw new Error(`${name}: workers hold ${total} connections, expected ${N}`);
+      if (total === want) return total;
+      if (total > want) throw new Error(`${name}: workers hold ${total} connections, expected ${want}`);
       if (total !== last) { last = total; stuckSince = Date.now(); }
-      if (name !== 'loom' && total >= N * 0.98 && Date.now() - stuckSince > 30000) {
-        holding = total;
-        console.log(`  note: ${caseName({ server: name, protocol })} workers hold ${total} of ${N} connections and no more come; measured per connection held`);
-        break;
+      if (name !== 'loom' && total >= want * 0.98 && Date.now() - stuckSince > 30000) {
+        console.log(`  note: ${caseName({ server: name, protocol })} workers hold ${total} of ${want} connections and no more come; measured per connection held`);
+        return total;
       }
-      if (Date.now() > deadline) throw new Error(`${name}: workers hold only ${total} of ${N} connections after ${Date.now() - t0} ms`);
-      await sleep(N > 20000 ? 1000 : 250);
+      if (Date.now() > deadline) throw new Error(`${name}: workers hold only ${total} of ${want} connections after ${Date.now() - t0} ms`);
+      await sleep(want > 20000 ? 1000 : 250);
     }
+  };
+  try {
+    // IDLE_WARM connections first: what the first connections cost once (code paged in, the
+    // handshake's code compiled) is then in `warm`, and (after - warm) / (N - W) is the cost of
+    // one more connection.
+    let warm = null;
+    let warmHeld = 0;
+    if (W > 0) {
+      await openIdle(W);
+      warmHeld = await waitHeld(W, Date.now());
+      warm = await sampleMemory(server.workerPids, { settleS: S.settle, sampleMs: S.sampleMs });
+    }
+    const t0 = Date.now();
+    await openIdle(N - W);
+    const holding = await waitHeld(N, t0);
     const acceptMs = Date.now() - t0;
     const after = await sampleMemory(server.workerPids, { settleS: S.settle, sampleMs: S.sampleMs });
     const masterAfter = sumMemory(masterPids);
@@ -166,12 +190,13 @@ async function measure({ server: name, protocol, count: N }) {
     const kib = (a, b) => (a - b) / holding; // /proc's kB are 1024 bytes, as KB here
     return {
       rssPerConnKB: kib(after.rss, before.rss),
+      marginalKB: warm === null ? null : (after.rss - warm.rss) / (holding - warmHeld),
       anonPerConnKB: kib(after.anon, before.anon),
       filePerConnKB: kib(after.file, before.file),
       masterPerConnKB: kib(masterAfter.rss, masterBefore.rss),
       // Loom's own estimate (status --json, memoryPerConnection of the group), read once.
       statusPerConnKB: status ? (status.groups.find((g) => g.name === 'echo')?.memoryPerConnection ?? NaN) / 1024 : null,
-      before, after, masterBefore, masterAfter,
+      before, warm, after, masterBefore, masterAfter,
       spread: [...held.values()].sort((a, b) => b - a).join('/'),
       acceptMs,
       workers: servers.workers,
@@ -208,7 +233,7 @@ async function main() {
     ...(S.servers.includes('baseline') ? baselines.map((protocol) => ({ server: 'baseline', protocol, count })) : []),
   ]);
   const started = new Date();
-  const minutes = (cases.length * S.rounds * (2 * S.settle + 15)) / 60;
+  const minutes = (cases.length * S.rounds * ((S.warm > 0 ? 3 : 2) * S.settle + 15)) / 60;
   console.log(`Loom idle-connection memory benchmark: ${S.counts.join(' and ')} idle connections, ${S.counts.map(workersFor).join(" and ")} workers each, ${S.rounds} round(s), ` +
     `RSS: min of ${S.settle} s of samples before and after; Node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}` +
     `; open files ${lim.soft}${lim.soft < most ? ' (clients and servers run under a higher ulimit -n)' : ''}; about ${Math.ceil(minutes)} minutes\n`);
@@ -219,7 +244,7 @@ async function main() {
     for (const c of round % 2 === 0 ? cases : [...cases].reverse()) {
       const m = await measure(c);
       runs.get(caseKey(c)).push(m);
-      console.log(`  round ${round + 1}/${S.rounds} ${String(c.count).padStart(6)} ${caseName(c).padEnd(20)} ${f1(m.rssPerConnKB).padStart(6)} KB/conn RSS (anon ${f1(m.anonPerConnKB)}, file ${f1(m.filePerConnKB)}; ` +
+      console.log(`  round ${round + 1}/${S.rounds} ${String(c.count).padStart(6)} ${caseName(c).padEnd(20)} ${f1(m.rssPerConnKB).padStart(6)} KB/conn RSS (anon ${f1(m.anonPerConnKB)}, file ${f1(m.filePerConnKB)}; marginal ${f1(m.marginalKB)}; ` +
         `${m.workers} workers ${(m.before.rss / 1024).toFixed(1)} -> ${(m.after.rss / 1024).toFixed(1)} MiB, conns per worker ${m.spread}, ` +
         `accepted in ${m.acceptMs} ms from ${m.clientProcesses} process(es) and ${m.sources} address(es); master/primary ${f1(m.masterPerConnKB)} KB/conn` +
         `${m.statusPerConnKB !== null ? `; status estimate ${f1(m.statusPerConnKB)} KB` : ''})`);
@@ -231,7 +256,7 @@ async function main() {
     const med = (key) => median(ms.map((m) => m[key]));
     const rss = ms.map((m) => m.rssPerConnKB);
     return {
-      ...c, rss: med('rssPerConnKB'), anon: med('anonPerConnKB'), file: med('filePerConnKB'), master: med('masterPerConnKB'),
+      ...c, rss: med('rssPerConnKB'), marginal: ms[0].marginalKB === null ? null : med('marginalKB'), anon: med('anonPerConnKB'), file: med('filePerConnKB'), master: med('masterPerConnKB'),
       status: c.server === 'loom' ? med('statusPerConnKB') : null, rssMin: Math.min(...rss), rssMax: Math.max(...rss),
     };
   });
@@ -243,11 +268,11 @@ async function main() {
     return r.server === 'loom' && base ? base.rss / r.rss : null;
   };
   const table = [
-    `| connections (workers) | server | KB per connection (worker RSS${S.rounds > 1 ? ', range' : ''}) | anonymous part | file-backed part | master/primary | ratio baseline / Loom | Loom's status estimate |`,
-    '|---:|---|---:|---:|---:|---:|---:|---:|',
-    ...results.map((r) => `| ${r.count.toLocaleString('en-US')} (${workersFor(r.count)}) | ${caseName(r)} | ${f1(r.rss)}${range(r)} | ${f1(r.anon)} | ${f1(r.file)} | ${f1(r.master)} | ${ratioOf(r) === null ? '' : `${f1(ratioOf(r))}×`} | ${r.status === null ? '' : f1(r.status)} |`),
-    `| | reference: Workerman 5, PHP 8.2 (CEO), 10,000 | ${REFERENCE.workerman} | | | | | |`,
-    `| | reference: node:http-style baseline (CEO), 10,000 | ${REFERENCE.nodeHttp} | | | | | |`,
+    `| connections (workers) | server | KB per connection (worker RSS${S.rounds > 1 ? ', range' : ''}) | anonymous part | file-backed part | one more connection (after the first ${S.warm}) | master/primary | ratio baseline / Loom | Loom's status estimate |`,
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...results.map((r) => `| ${r.count.toLocaleString('en-US')} (${workersFor(r.count)}) | ${caseName(r)} | ${f1(r.rss)}${range(r)} | ${f1(r.anon)} | ${f1(r.file)} | ${f1(r.marginal)} | ${f1(r.master)} | ${ratioOf(r) === null ? '' : `${f1(ratioOf(r))}×`} | ${r.status === null ? '' : f1(r.status)} |`),
+    `| | reference: Workerman 5, PHP 8.2 (CEO), 10,000 | ${REFERENCE.workerman} | | | | | | |`,
+    `| | reference: node:http-style baseline (CEO), 10,000 | ${REFERENCE.nodeHttp} | | | | | | |`,
   ].join('\n');
   console.log(`\nMedian of ${S.rounds} round(s); KB = 1024 bytes, (RSS after - RSS before) / connections, summed over the worker processes ` +
     `(ratio above 1: Loom holds a connection in less memory than the baseline):\n\n${table}\n`);
