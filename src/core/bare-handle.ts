@@ -69,6 +69,8 @@ export const bareHandles = binding !== null;
 
 /** libuv's end of stream (the peer sent FIN). */
 export const UV_EOF = -4095;
+/** libuv: a request cancelled (a write still queued when its handle was closed). */
+export const UV_ECANCELED = -125;
 
 type ErrnoError = Error & { errno: number; code: string; syscall: string };
 
@@ -104,15 +106,17 @@ export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, o
   req.handle = handle;
   req.oncomplete = onWriteComplete;
   req.async = false;
+  // The binding does not hold the bytes of a queued write: the request keeps them alive.
+  req.buffer = typeof data === 'string' ? null : data;
+  req.owner = owner;
+  const err: unknown = typeof data === 'string' ? handle.writeUtf8String!(req, data) : handle.writeBuffer!(req, data);
+  // Not a number: a runtime whose binding writes another way (test/worker/bare-connections.ts
+  // fails then); the write is reported failed rather than misread.
+  if (typeof err !== 'number') return UV_EINVAL;
+  if (err === 0 && binding!.streamBaseState[binding!.kLastWriteWasAsync] !== 0) return 'queued';
   req.buffer = null;
   req.owner = null;
-  const err = typeof data === 'string' ? handle.writeUtf8String!(req, data) : handle.writeBuffer!(req, data);
-  if (err !== 0) return err;
-  if (binding!.streamBaseState[binding!.kLastWriteWasAsync] === 0) return 'sent';
-  // The binding does not hold the bytes of a queued write: the request keeps them alive.
-  if (typeof data !== 'string') req.buffer = data;
-  req.owner = owner;
-  return 'queued';
+  return err === 0 ? 'sent' : err;
 }
 
 function onWriteComplete(this: WriteRequest, status: number): void {
@@ -124,6 +128,8 @@ function onWriteComplete(this: WriteRequest, status: number): void {
 
 /** libuv: the socket is not connected (a shutdown then has nothing to do). */
 const UV_ENOTCONN = -107;
+/** libuv: invalid argument. */
+const UV_EINVAL = -22;
 
 /**
  * Sends FIN once every queued write is out (as socket.end() does), then calls done, also when
@@ -160,7 +166,7 @@ let ownerSymbol: symbol | null | undefined;
 export function detachHandle(socket: Socket, onread: NonNullable<StreamHandle['onread']>): StreamHandle | null {
   const s = socket as Socket & { _handle: StreamHandle | null };
   const handle = s._handle;
-  if (!binding || !handle || typeof handle.writeBuffer !== 'function' || s.destroyed || s.connecting || s.writableLength > 0 || s.readableLength > 0 || s.writableCorked > 0) return null;
+  if (!binding || !handle || typeof handle.writeBuffer !== 'function' || handle.reading === false || s.destroyed || s.connecting || s.writableLength > 0 || s.readableLength > 0 || s.writableCorked > 0) return null;
   if (ownerSymbol === undefined) ownerSymbol = Object.getOwnPropertySymbols(handle).find((x) => x.description === 'owner_symbol') ?? null;
   if (ownerSymbol === null) return null;
   socket.removeAllListeners();

@@ -11,7 +11,7 @@ import type { ConnectionInfo } from './connection.js';
 import type { ListenerContext } from './context.js';
 import { CORK_FLUSH_BYTES, StreamBase } from './stream.js';
 import {
-  bareHandles, handleError, readError, readResult, shutdownHandle, socketAround, writeToHandle, type HandleWriter, type StreamHandle,
+  bareHandles, handleError, readError, readResult, shutdownHandle, socketAround, UV_ECANCELED, writeToHandle, type HandleWriter, type StreamHandle,
 } from './bare-handle.js';
 
 const kConn = Symbol('loom.streamConnection');
@@ -33,9 +33,12 @@ export class StreamConnection extends StreamBase implements HandleWriter {
   /** A read is being parsed on the bare handle: replies are gathered, written after it. */
   private gathering = false;
   private gathered: (string | Uint8Array)[] | null = null;
+  /** Characters or bytes gathered: when to write a big batch at once, not an exact count. */
   private gatheredBytes = 0;
   /** close() came while gathering: the handle ends once the gathered replies are written. */
   private endAfterGather = false;
+  /** A shutdown (FIN) is on its way: the handle closes once it is done. */
+  private ending = false;
 
   constructor(socket: Socket | OwnedHandle, ctx: ListenerContext) {
     super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
@@ -144,9 +147,25 @@ export class StreamConnection extends StreamBase implements HandleWriter {
     return this.afterWrite(this.handleQueued);
   }
 
-  /** A queued write to the bare handle is out (or failed: the read side then sees the end). */
-  handleWritten(): void {
+  protected override heldElsewhere(): number {
+    return this.handleQueued;
+  }
+
+  /**
+   * A queued write to the bare handle is done: drained when nothing else is queued; failed: as
+   * net reports a failed write (onError, the connection dropped). ECANCELED: the handle was
+   * closed under it (destroy()), which reports itself.
+   */
+  handleWritten(status: number): void {
     this.handleQueued = 0;
+    if (status === UV_ECANCELED || this.closed) return;
+    if (status < 0) {
+      if (this.handle !== null) {
+        this.call('onError', handleError(status, 'write'));
+        this.closeHandle();
+      }
+      return;
+    }
     if (this.bufferFull && (this.handle !== null || this.socket.writableLength === 0)) this.drained();
   }
 
@@ -158,15 +177,22 @@ export class StreamConnection extends StreamBase implements HandleWriter {
     const pending = this.gathered;
     this.gathered = null;
     this.gatheredBytes = 0;
-    this.attach(socketAround(handle, !this.paused), true);
+    this.attach(socketAround(handle, !this.paused), true, true);
     // Replies gathered before this point go first.
     if (pending !== null) this.socket.write(joined(pending));
   }
 
-  /** The peer closed or reset the connection: as net reports it (onError for a reset), then onClose. */
+  /**
+   * The peer reset the connection: onError, closed. The peer's FIN: as net without half-open
+   * connections does, FIN back once every reply is out (endBare), then closed.
+   */
   private bareEnded(code: number): void {
     const err = readError(code);
-    if (err !== null) this.call('onError', err);
+    if (err === null) {
+      this.handle?.readStop();
+      return this.endBare();
+    }
+    this.call('onError', err);
     this.closeHandle();
   }
 
@@ -186,8 +212,9 @@ export class StreamConnection extends StreamBase implements HandleWriter {
 
   /** A graceful end, as socket.end(): FIN once every write is out, then closed. */
   private endBare(): void {
-    if (!this.bareOpen()) return;
+    if (!this.bareOpen() || this.ending) return;
     this.closing = true;
+    this.ending = true;
     shutdownHandle(this.handle!, () => this.closeHandle());
   }
 
@@ -207,7 +234,7 @@ export class StreamConnection extends StreamBase implements HandleWriter {
 
   protected override abort(): void {
     if (this.handle !== null) this.closeHandle();
-    else super.abort();
+    else if (!this.closed) super.abort();
   }
 
   override pauseRecv(): void {

@@ -24,12 +24,18 @@ export abstract class StreamBase extends ConnectionBase {
   protected closed = false;
   private afterFlush_: ((err?: Error | null) => void) | null = null;
 
-  /** Takes a socket: its bytes become messages of this connection. peerKnown: no getpeername again. */
-  protected attach(socket: Socket, peerKnown = false): void {
+  /**
+   * Takes a socket: its bytes become messages of this connection. peerKnown: no getpeername
+   * again. same: the same connection goes on over it (a bare handle's Socket), so its unparsed
+   * bytes and state stay; otherwise (a client's reconnect) they start afresh.
+   */
+  protected attach(socket: Socket, peerKnown = false, same = false): void {
     this.socket = socket;
-    this.recv = null;
-    this.closing = false;
-    this.closed = false;
+    if (!same) {
+      this.recv = null;
+      this.closing = false;
+      this.closed = false;
+    }
     if (!peerKnown) {
       const peer = peerOf(socket);
       if (peer.address) this.remoteAddress = peer.address;
@@ -46,7 +52,10 @@ export abstract class StreamBase extends ConnectionBase {
   }
 
   private static onData(this: OwnedSocket, chunk: Buffer): void { this[kConn]!.receive(chunk); }
-  private static onDrain(this: OwnedSocket): void { this[kConn]!.drained(); }
+  private static onDrain(this: OwnedSocket): void {
+    const conn = this[kConn]!;
+    if (conn.heldElsewhere() === 0) conn.drained();
+  }
   private static onError(this: OwnedSocket, err: Error): void { this[kConn]!.socketError(this, err); }
   private static onClose(this: OwnedSocket): void { this[kConn]!.socketClosed(this); }
 
@@ -57,7 +66,7 @@ export abstract class StreamBase extends ConnectionBase {
   send(data: unknown, raw = false): boolean | null {
     const { socket } = this;
     if (this.closing || this.closed || socket.destroyed) return this.failed();
-    if (!this.admit(socket.writableLength)) return false;
+    if (!this.admit(this.queued())) return false;
     const payload = this.encode(data, raw);
     if (payload === null) return false;
     socket.write(payload, this.bufferFull ? this.afterFlush : undefined);
@@ -68,13 +77,23 @@ export abstract class StreamBase extends ConnectionBase {
       socket.cork();
     }
     const wasFull = this.bufferFull;
-    const result = this.afterWrite(socket.writableLength);
+    const result = this.afterWrite(this.queued());
     if (!wasFull && this.bufferFull && !socket.writableNeedDrain && socket.writable && !this.closing) {
       // The stream emits 'drain' only when a write went over its own high-water mark (16 kB);
       // below that, an empty write's callback tells when everything before it is flushed.
       socket.write(EMPTY, this.afterFlush);
     }
     return result;
+  }
+
+  /** Bytes sent but not yet taken by the kernel: the socket's, and any held outside it. */
+  protected queued(): number {
+    return this.socket.writableLength + this.heldElsewhere();
+  }
+
+  /** Bytes of this connection queued outside its socket (a bare handle's write in libuv). */
+  protected heldElsewhere(): number {
+    return 0;
   }
 
   /** The wire form of data through the protocol (raw: as is); null when encode() threw. */
@@ -95,7 +114,7 @@ export abstract class StreamBase extends ConnectionBase {
   /** Callback of writes made while the buffer is full: drained once nothing is left queued. */
   protected get afterFlush(): (err?: Error | null) => void {
     return (this.afterFlush_ ??= (err) => {
-      if (!err && this.socket.writableLength === 0) this.drained();
+      if (!err && this.queued() === 0) this.drained();
     });
   }
 
@@ -115,7 +134,8 @@ export abstract class StreamBase extends ConnectionBase {
   /** Drops the socket and its unsent bytes (a bad packet does this too). */
   protected abort(): void {
     this.closing = true;
-    this.socket.destroy();
+    // A connection that never had a socket (it closed on its bare handle) has nothing to drop.
+    this.socket?.destroy();
   }
 
   pauseRecv(): void {

@@ -93,12 +93,12 @@ export abstract class WebSocketBase extends ConnectionBase {
     if (length < SMALL) {
       const socket = idleSocket(ws);
       if (socket !== null) {
-        if (!this.admit(ws.bufferedAmount)) return false;
+        if (!this.admit(this.queuedOf(ws))) return false;
         socket.write(smallFrame(payload, text));
         return this.written(ws);
       }
     }
-    if (!this.admit(ws.bufferedAmount)) return false;
+    if (!this.admit(this.queuedOf(ws))) return false;
     // No callback per message: only once the buffer is full is its flushing watched.
     ws.send(payload, text ? TEXT : BINARY);
     return this.written(ws);
@@ -113,7 +113,7 @@ export abstract class WebSocketBase extends ConnectionBase {
     if (!ws || this.closing || ws.readyState !== OPEN) return this.failed();
     const socket = idleSocket(ws);
     if (socket === null) return this.sendFrame(payload, text);
-    if (!this.admit(ws.bufferedAmount)) return false;
+    if (!this.admit(this.queuedOf(ws))) return false;
     socket.write(frame);
     return this.written(ws);
   }
@@ -121,7 +121,7 @@ export abstract class WebSocketBase extends ConnectionBase {
   /** After a frame went out: onBufferFull (and its flush watched) when the buffer filled up; the send's result. */
   private written(ws: WebSocket): boolean | null {
     const wasFull = this.bufferFull;
-    const result = this.afterWrite(ws.bufferedAmount);
+    const result = this.afterWrite(this.queuedOf(ws));
     if (!wasFull && this.bufferFull) this.watchFlush();
     return result;
   }
@@ -131,7 +131,7 @@ export abstract class WebSocketBase extends ConnectionBase {
    * the socket (ws writes frames to it in order; compressed ones may still be on their way,
    * which sent() sees and watches for again).
    */
-  private watchFlush(): void {
+  protected watchFlush(): void {
     const socket = (this.ws as unknown as WsInternals | null)?._socket;
     if (socket && !socket.destroyed) socket.write(EMPTY, this.sent);
   }
@@ -140,9 +140,14 @@ export abstract class WebSocketBase extends ConnectionBase {
   protected get sent(): () => void {
     return (this.sent_ ??= () => {
       if (!this.bufferFull || !this.ws) return;
-      if (this.ws.bufferedAmount === 0) this.drained();
+      if (this.queuedOf(this.ws) === 0) this.drained();
       else setImmediate(() => this.watchFlush());
     });
+  }
+
+  /** Bytes sent but not yet taken by the kernel. */
+  protected queuedOf(ws: WebSocket): number {
+    return ws.bufferedAmount;
   }
 
   /** A frame from the peer: onMessage with a string (text) or a Buffer (binary). */

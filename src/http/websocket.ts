@@ -11,7 +11,7 @@ import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
 import { SMALL, WebSocketBase, smallFrame } from '../core/websocket.js';
-import { bareHandles, detachHandle, readError, readResult, socketAround, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
+import { bareHandles, detachHandle, readResult, shutdownHandle, socketAround, UV_ECANCELED, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
 import { HttpRequest, type RequestHead } from './request.js';
 import { forgetSession } from './session.js';
 import { createLeanServer, dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
@@ -204,19 +204,29 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     this.active = true;
   }
 
-  /** The peer closed or reset a parked connection: as ws reports it (onError for a reset), then onClose. */
+  /**
+   * The peer's FIN or reset on a parked connection: closed, after what libuv still holds of a
+   * write for a FIN (ws ends its socket so); no onError for a reset, as ws reports none.
+   */
   private parkedEnded(code: number): void {
-    const err = readError(code);
-    if (err !== null) this.call('onError', err);
-    this.shutParked();
+    const handle = this.handle;
+    if (handle === null || this.closing) return;
+    this.closing = true;
+    handle.readStop();
+    if (code === UV_EOF && this.handleQueued > 0) shutdownHandle(handle, () => this.closeParked(handle));
+    else this.closeParked(handle);
   }
 
-  /** Closes a parked connection's handle (as ws.terminate() would its socket). */
+  /** Closes a parked connection's handle now (as ws.terminate() would its socket). */
   private shutParked(): void {
     const handle = this.handle;
     if (handle === null || this.closing) return;
     this.closing = true;
     handle.readStop();
+    this.closeParked(handle);
+  }
+
+  private closeParked(handle: ParkedHandle): void {
     handle.close(() => {
       this.handle = null;
       handle[kConn] = undefined;
@@ -238,13 +248,29 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     return this.afterWrite(this.handleQueued);
   }
 
-  /** A queued write to the parked handle is done (a failed one: the read side sees the end). */
-  handleWritten(): void {
+  /**
+   * A queued write to the parked handle is done: drained when nothing else is queued. Failed:
+   * the connection is dropped (ws reports no error for its socket's). Cancelled: it was closed.
+   */
+  handleWritten(status: number): void {
     this.handleQueued = 0;
+    if (status === UV_ECANCELED || this.closing) return;
+    if (status < 0) {
+      if (this.handle !== null) this.shutParked();
+      return;
+    }
+    if (!this.bufferFull) return;
+    if (this.handle !== null || (this.ws !== null && this.ws.bufferedAmount === 0)) this.drained();
+    else this.watchFlush();
+  }
+
+  protected override queuedOf(ws: WebSocket): number {
+    return ws.bufferedAmount + this.handleQueued;
   }
 
   override sendFrame(payload: string | Uint8Array, text: boolean): boolean | null {
     if (this.handle !== null) {
+      if (this.closing) return this.failed();
       const n = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
       const r = n < SMALL ? this.writeParked(smallFrame(payload, text)) : (this.wake(EMPTY), undefined);
       if (r !== undefined) return r;
@@ -267,7 +293,8 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     if (this.handle !== null) {
       if (!this.alive) return this.shutParked();
       this.alive = false;
-      if (this.writeParked(PING) !== undefined) return;
+      if (this.writeParked(PING) === undefined) this.ws?.ping(); // woken: the kernel was not taking bytes
+      return;
     }
     const { ws } = this;
     if (ws === null) return;

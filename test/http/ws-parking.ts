@@ -16,6 +16,8 @@ module.exports = {
   onConnect(c) { log(c, 'connect'); },
   onError(c, err) { log(c, 'error:' + err.code); },
   onClose(c) { log(c, 'close'); },
+  onBufferFull(c) { log(c, 'full'); },
+  onBufferDrain(c) { log(c, 'drain'); },
   onMessage(c, d) {
     if (d === 'control') { control = c; return c.send('ok'); }
     if (c !== control) { log(c, 'message:' + String(d).length); return c.send(d); }
@@ -25,6 +27,13 @@ module.exports = {
     if (!conn) return c.send('none');
     if (cmd === 'send') return c.send(String(conn.send(arg === 'big' ? 'x'.repeat(20000) : arg)));
     if (cmd === 'json') return c.send(String(conn.send({ n: Number(arg) })));
+    if (cmd === 'flood') {
+      // 2 KB frames until one is not sent at once (the peer does not read).
+      let n = 0, r = true;
+      while (r === true && n < 20000) { r = conn.send('f'.repeat(2048)); n++; }
+      return c.send(n + ' ' + r);
+    }
+    if (cmd === 'destroy-send') { conn.destroy(); return c.send(String(conn.send('b'.repeat(10000)))); }
     if (cmd === 'close') conn.close();
     if (cmd === 'destroy') conn.destroy();
     if (cmd === 'pause') conn.pauseRecv();
@@ -71,10 +80,10 @@ async function row(sb: Sandbox, port: number): Promise<Row | undefined> {
 }
 
 /** A daemon with one ws:// group; idle_timeout 1: the heartbeat pings every second, parked connections too. */
-async function daemon(t: Parameters<typeof startDaemon>[0]): Promise<{ sb: Sandbox; port: number }> {
+async function daemon(t: Parameters<typeof startDaemon>[0], extra = ''): Promise<{ sb: Sandbox; port: number }> {
   const port = await freePort();
   const sb = sandbox({
-    groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nidle_timeout = 1\n`,
+    groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\nidle_timeout = 1\n${extra}`,
     global: 'watch = false',
     files: { 'ws.js': HANDLER },
   });
@@ -181,4 +190,41 @@ t.test('a parked peer that stops answering pings is dropped by the heartbeat', a
   await ended;
   t.ok(got.includes(Buffer.from([0x89, 0x00])), 'it was pinged before it was dropped');
   t.equal(await row(sb, s.localPort!), undefined, 'and is no longer listed');
+});
+
+t.test('the send buffer of a parked connection', async (t) => {
+  const { sb, port } = await daemon(t, 'max_send_buffer_size = 1024\n');
+  const url = `ws://127.0.0.1:${port}/`;
+  const ctl = await open(url);
+  const next = inbox(ctl);
+  t.teardown(() => ctl.terminate());
+  ctl.send('control');
+  t.equal(await next(), 'ok');
+  const ask = async (line: string) => { ctl.send(line); return next(); };
+
+  // A peer that does not read: small frames go to the parked handle until the kernel holds
+  // them back; that write counts against max_send_buffer_size (onBufferFull), the next send
+  // is refused, and once the peer reads, onBufferDrain.
+  const a = await open(url);
+  t.teardown(() => a.terminate());
+  let frames = 0;
+  a.on('message', () => { frames++; });
+  const aPort = localPort(a);
+  await parked(sb, aPort, 'the connection');
+  (a as unknown as { _socket: Socket })._socket.pause();
+  const [sent, last] = (await ask(`flood ${aPort}`)).split(' ');
+  t.equal(last, 'null', `frames went out until the kernel held one back (${sent})`);
+  t.same(JSON.parse(await ask(`events ${aPort}`)), ['connect', 'full'], 'onBufferFull');
+  t.equal(await ask(`send ${aPort} refused`), 'false', 'a send while full is refused');
+  (a as unknown as { _socket: Socket })._socket.resume();
+  await waitFor(() => (frames >= Number(sent) ? true : null), 'every frame sent to arrive');
+  t.same(await waitFor(async () => { const e = JSON.parse(await ask(`events ${aPort}`)) as string[]; return e.includes('drain') ? e : null; }, 'onBufferDrain'), ['connect', 'full', 'error:LOOM_ERR_SEND_BUFFER_FULL', 'drain'], 'the refused send told onError; then onBufferDrain');
+
+  // destroy() of a parked connection, then a big send: refused, one onClose.
+  const b = await open(url);
+  t.teardown(() => b.terminate());
+  const bPort = localPort(b);
+  await parked(sb, bPort, 'a second connection');
+  t.equal(await ask(`destroy-send ${bPort}`), 'false', 'a send after destroy() is refused');
+  t.same(await waitFor(async () => { const e = JSON.parse(await ask(`events ${bPort}`)) as string[]; return e.includes('close') ? e : null; }, 'onClose'), ['connect', 'close']);
 });

@@ -16,6 +16,12 @@ module.exports = {
     if (d.startsWith('events ')) return c.send(JSON.stringify(events.get(Number(d.slice(7))) ?? []));
     if (d === 'pause-self') { c.pauseRecv(); setTimeout(() => c.resumeRecv(), 100); return c.send('paused'); }
     if (d === 'quit') return c.close('bye');
+    if (d === 'big') return log(c, 'big:' + c.send('y'.repeat(8 << 20)));
+    if (d.startsWith('push ')) {
+      const [, port, text] = d.split(' ');
+      const to = [...c.worker.connections.values()].find((x) => x.remotePort === Number(port));
+      return c.send(String(to ? to.send(text) : 'none'));
+    }
     if (d === 'flood') {
       // 16 MB in 64 KB lines to a client that is not reading: past the kernel's buffers, the send buffer fills.
       const line = 'x'.repeat(65535);
@@ -85,7 +91,7 @@ t.test('connections on the bare handle', async (t) => {
   // What send() said to each line (refused ones are dropped), asked from another connection.
   const ask = await textClient(port);
   t.teardown(() => ask.socket.destroy());
-  const events = async () => { ask.write(`events ${c.socket.localPort}\n`); return JSON.parse((await ask.messages.next()).toString()) as string[]; };
+  const events = async (p = c.socket.localPort!) => { ask.write(`events ${p}\n`); return JSON.parse((await ask.messages.next()).toString()) as string[]; };
   const results = await waitFor(async () => (await events()).find((e) => e.startsWith('results:')), 'the flood to be sent');
   t.match(results, /^results:t+n*f+$/, 'send() was true, then null once past the limit, then false (refused) while full');
   const accepted = results.slice('results:'.length).replace(/f/g, '').length;
@@ -96,4 +102,35 @@ t.test('connections on the bare handle', async (t) => {
   t.same(await waitFor(async () => { const e = (await events()).filter((x) => !x.startsWith('results')); return e.includes('drain') ? e : null; }, 'onBufferDrain'), ['full', 'drain'], 'onBufferFull, then onBufferDrain');
   c.write('still here\n');
   t.equal((await c.messages.next()).toString(), 'still here', 'and the connection goes on');
+
+  // One 8 MB reply the kernel cannot take at once (libuv holds the rest), to a client that
+  // is not reading and has already sent its FIN: all of it arrives before the end.
+  const d = await textClient(port);
+  t.teardown(() => d.socket.destroy());
+  d.socket.pause();
+  d.socket.end('big\n');
+  await waitFor(async () => (await events(d.socket.localPort!)).find((e) => e.startsWith('big:')), 'the big reply to be sent');
+  d.socket.resume();
+  t.equal((await d.messages.next()).length, 8 << 20, 'the whole reply arrives after the peer\'s FIN');
+  await d.closed;
+  t.pass('then the connection ends');
+
+  // Unparsed bytes survive the move to a Socket: half a line arrives, a push finds a write
+  // still held by libuv (the connection takes a Socket; the push is refused, the buffer being
+  // full), the client reads everything, then sends the rest of the line.
+  const f = await textClient(port);
+  t.teardown(() => f.socket.destroy());
+  f.socket.pause();
+  f.write('big\n');
+  await waitFor(async () => (await events(f.socket.localPort!)).find((e) => e.startsWith('big:')), 'the big reply to be sent');
+  f.write('hel');
+  await waitFor(async () => ((await askControl(sb, 'connections')) as (Row & { bytesIn: number })[]).find((r) => r.remote === `127.0.0.1:${f.socket.localPort}` && r.bytesIn === 7), 'the half line to be read');
+  ask.write(`push ${f.socket.localPort} pushed\n`);
+  t.equal((await ask.messages.next()).toString(), 'false', 'a push while libuv holds more than max_send_buffer_size: refused');
+  t.notOk(await parkedRow(sb, f.socket.localPort!), 'the connection took a Socket');
+  f.socket.resume();
+  t.equal((await f.messages.next()).length, 8 << 20, 'the big reply arrives');
+  await waitFor(async () => (await events(f.socket.localPort!)).includes('drain'), 'onBufferDrain');
+  f.write('lo\n');
+  t.equal((await f.messages.next()).toString(), 'hello', 'the half line read before the move is not lost');
 });
