@@ -7,6 +7,7 @@
 // their Socket.
 import { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import type { SocketFigures } from './connection.js';
 
 export interface StreamHandle {
   readStart(): number;
@@ -187,4 +188,11 @@ export function detachHandle(socket: Socket, onread: NonNullable<StreamHandle['o
 export function socketAround(handle: StreamHandle, reading: boolean): Socket {
   handle.reading = reading;
   return new Socket({ handle, readable: true, writable: true, manualStart: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+}
+
+/** What a row of `loom connections` reads of a bare handle (as of a Socket). */
+export function handleFigures(handle: StreamHandle): SocketFigures {
+  const local: { address?: string; port?: number } = {};
+  handle.getsockname?.(local);
+  return { localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten };
 }

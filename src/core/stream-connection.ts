@@ -11,7 +11,7 @@ import type { ConnectionInfo } from './connection.js';
 import type { ListenerContext } from './context.js';
 import { CORK_FLUSH_BYTES, StreamBase } from './stream.js';
 import {
-  bareHandles, handleError, readError, readResult, shutdownHandle, socketAround, UV_ECANCELED, writeToHandle, type HandleWriter, type StreamHandle,
+  bareHandles, handleError, readError, readResult, shutdownHandle, handleFigures, socketAround, UV_ECANCELED, writeToHandle, type HandleWriter, type StreamHandle,
 } from './bare-handle.js';
 
 const kConn = Symbol('loom.streamConnection');
@@ -254,9 +254,7 @@ export class StreamConnection extends StreamBase implements HandleWriter {
   override describe(now: number): ConnectionInfo | null {
     const { handle } = this;
     if (handle === null) return super.describe(now);
-    const local: { address?: string; port?: number } = {};
-    handle.getsockname?.(local);
-    return { ...this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', this.handleQueued, now), parked: true };
+    return { ...this.socketRow(handleFigures(handle), 'in', this.handleQueued, now), parked: true };
   }
 
   override get state(): 'established' | 'closing' | 'closed' {

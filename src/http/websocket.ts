@@ -11,7 +11,7 @@ import type { GroupConfig } from '../config/types.js';
 import type { ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
 import { SMALL, WebSocketBase, smallFrame } from '../core/websocket.js';
-import { bareHandles, detachHandle, readResult, shutdownHandle, socketAround, UV_ECANCELED, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
+import { bareHandles, detachHandle, handleFigures, readResult, shutdownHandle, socketAround, UV_ECANCELED, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle } from '../core/bare-handle.js';
 import { HttpRequest, type RequestHead } from './request.js';
 import { forgetSession } from './session.js';
 import { createLeanServer, dropSocketEntry, socketEntry, trackSockets, upgradeRequired } from './server.js';
@@ -329,9 +329,7 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
   override describe(now: number): ConnectionInfo | null {
     const { handle } = this;
     if (handle === null) return this.socket ? this.socketRow(this.socket, 'in', this.ws?.bufferedAmount ?? 0, now) : null;
-    const local: { address?: string; port?: number } = {};
-    handle.getsockname?.(local);
-    return { ...this.socketRow({ localAddress: local.address, localPort: local.port, bytesRead: handle.bytesRead, bytesWritten: handle.bytesWritten }, 'in', this.handleQueued, now), parked: true };
+    return { ...this.socketRow(handleFigures(handle), 'in', this.handleQueued, now), parked: true };
   }
 }
 
