@@ -166,7 +166,7 @@ export class StreamConnection extends StreamBase implements HandleWriter {
       }
       return;
     }
-    if (this.bufferFull && (this.handle !== null || this.socket.writableLength === 0)) this.drained();
+    if (this.bufferFull && (this.handle !== null || this.queued() === 0)) this.drained();
   }
 
   /** A Socket around the same handle, for the rest of the connection's life. */

@@ -260,7 +260,7 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
       return;
     }
     if (!this.bufferFull) return;
-    if (this.handle !== null || (this.ws !== null && this.ws.bufferedAmount === 0)) this.drained();
+    if (this.handle !== null || (this.ws !== null && this.queuedOf(this.ws) === 0)) this.drained();
     else this.watchFlush();
   }
 
