@@ -3,8 +3,9 @@
 // onWebSocketConnect(conn, request) sees path, query, headers and may refuse the client;
 // strings go out as text frames, Buffers as binary; a message over max_package_size closes
 // with 1009 (ws's maxPayload); idle peers are pinged and dropped when silent.
+import { createHash, hash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
+import { Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { GroupConfig } from '../config/types.js';
@@ -92,6 +93,33 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
       this.remoteAddress = socket.remoteAddress ?? '';
       this.remotePort = socket.remotePort ?? 0;
     }
+  }
+
+  /**
+   * Answers a plain handshake (plainAccept) itself and starts parked: a client that sends
+   * nothing never gets ws's WebSocket, Receiver and Sender, nor their garbage in a burst of
+   * handshakes. False, with nothing changed, when this connection cannot park (TLS) or its
+   * socket cannot give its handle up now: ws completes the handshake then.
+   */
+  openParked(socket: Socket, head: Buffer, answer: string): boolean {
+    if (this.wss === null) return false;
+    const handle = detachHandle(socket, WsConnection.onParkedRead) as ParkedHandle | null;
+    if (handle === null) return false;
+    // Its bytes so far are the handle's too: the connection counts them when it ends.
+    this.countsBytes = forgetSession(socket);
+    dropSocketEntry(socket);
+    this.socket = null;
+    this.handle = handle;
+    handle[kConn] = this;
+    this.active = false;
+    this.ctx.replace(this);
+    const r = writeToHandle(handle, answer, this);
+    if (r === 'queued') this.handleQueued += answer.length;
+    this.call('onConnect');
+    // A failed write: dropped after its onConnect, as ws reports a socket that failed.
+    if (typeof r === 'number') this.shutParked();
+    else if (head.length > 0 && this.handle !== null) this.wake(head);
+    return true;
   }
 
   /** The handshake is done: the TCP connection is now this WebSocket, listed as such. */
@@ -355,6 +383,29 @@ export function leanWebSocket(group: GroupConfig, ctx: ListenerContext): NetServ
   return lean.server;
 }
 
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** A Sec-WebSocket-Key as ws accepts it: 16 bytes in base64. */
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** One-shot SHA-1 (no Hash object with native state per handshake) where the runtime has it. */
+const sha1 = typeof hash === 'function'
+  ? (s: string) => hash('sha1', s, 'base64')
+  : (s: string) => createHash('sha1').update(s).digest('base64');
+
+/**
+ * The 101 answer to a handshake that ws would accept exactly as it is and that leaves nothing
+ * to choose (no subprotocol asked for, no extension to negotiate), checked as ws checks it;
+ * null for anything else, which ws answers (its own errors included).
+ */
+export function plainAccept(req: Pick<IncomingMessage, 'method' | 'headers'>, wss: WebSocketServer): string | null {
+  const h = req.headers;
+  if (req.method !== 'GET' || h['sec-websocket-protocol'] !== undefined) return null;
+  if (wss.options.perMessageDeflate && h['sec-websocket-extensions'] !== undefined) return null;
+  const key = h['sec-websocket-key'];
+  const version = Number(h['sec-websocket-version']);
+  if (h.upgrade?.toLowerCase() !== 'websocket' || key === undefined || !KEY.test(key) || (version !== 13 && version !== 8)) return null;
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${sha1(key + GUID)}\r\n\r\n`;
+}
+
 const UPGRADE_HEADERS = { Upgrade: 'websocket', Connection: 'Upgrade' };
 
 function webSocketServer(group: GroupConfig): WebSocketServer {
@@ -408,5 +459,7 @@ async function upgrade(wss: WebSocketServer, req: Pick<IncomingMessage, 'method'
     if (verdict === false) return refuse('403 Forbidden');
   }
   if (socket.destroyed) return;
+  const answer = plainAccept(req, wss);
+  if (answer !== null && socket instanceof Socket && conn.openParked(socket, head, answer)) return;
   wss.handleUpgrade(req as IncomingMessage, socket, head, (ws) => conn.opened(ws));
 }

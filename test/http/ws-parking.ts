@@ -228,3 +228,61 @@ t.test('the send buffer of a parked connection', async (t) => {
   t.equal(await ask(`destroy-send ${bPort}`), 'false', 'a send after destroy() is refused');
   t.same(await waitFor(async () => { const e = JSON.parse(await ask(`events ${bPort}`)) as string[]; return e.includes('close') ? e : null; }, 'onClose'), ['connect', 'close']);
 });
+
+/** A raw client: writes bytes at once, collects what comes back. */
+async function raw(port: number, bytes: Buffer | string): Promise<{ got: () => Buffer; ended: Promise<void>; socket: Socket }> {
+  const s = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  let got = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+  const ended = new Promise<void>((resolve) => s.once('close', () => resolve()));
+  s.write(bytes);
+  return { got: () => got, ended, socket: s };
+}
+
+/** A client's masked text frame (mask 0: the payload as it is). */
+const maskedText = (text: string) => Buffer.concat([Buffer.from([0x81, 0x80 | text.length, 0, 0, 0, 0]), Buffer.from(text)]);
+
+t.test('handshakes Loom answers itself start parked; the others are ws\'s', async (t) => {
+  const { sb, port } = await daemon(t);
+  const url = `ws://127.0.0.1:${port}/`;
+
+  // A plain handshake: ws's client checks Loom's Sec-WebSocket-Accept; parked from the start.
+  const a = await open(url);
+  t.teardown(() => a.terminate());
+  const aNext = inbox(a);
+  t.equal((await row(sb, localPort(a)))?.parked, true, 'parked as soon as the handshake is answered');
+  t.equal(a.protocol, '', 'no subprotocol');
+  a.send('first');
+  t.equal(await aNext(), 'first', 'its first frame wakes it and is echoed');
+
+  // Asking for subprotocols: ws answers, choosing the first.
+  const b = new WebSocket(url, ['chat', 'superchat']);
+  t.teardown(() => b.terminate());
+  await new Promise((resolve, reject) => { b.once('open', resolve); b.once('error', reject); });
+  t.equal(b.protocol, 'chat', 'ws chose the first subprotocol');
+  const bNext = inbox(b);
+  b.send('sub');
+  t.equal(await bNext(), 'sub');
+
+  // A frame in the same write as the handshake: answered after the 101.
+  const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+  const head = `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const c = await raw(port, Buffer.concat([Buffer.from(head), maskedText('early')]));
+  t.teardown(() => c.socket.destroy());
+  const accept = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n';
+  const echo = Buffer.concat([Buffer.from(accept), Buffer.from([0x81, 5]), Buffer.from('early')]);
+  await waitFor(() => (c.got().length >= echo.length ? true : null), 'the 101 and the echo');
+  t.equal(c.got().toString('latin1'), echo.toString('latin1'), 'the RFC 6455 example key is answered right, then the frame echoed');
+
+  // Handshakes ws refuses are still refused by ws, with its answers.
+  const badKey = await raw(port, head.replace(key, 'short=='));
+  await badKey.ended;
+  t.match(badKey.got().toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Missing or invalid Sec-WebSocket-Key header/, 'a bad key: 400 from ws');
+  const badVersion = await raw(port, head.replace('Version: 13', 'Version: 7'));
+  await badVersion.ended;
+  t.match(badVersion.got().toString('latin1'), /^HTTP\/1\.1 400 [^]*Sec-WebSocket-Version: 13, 8/, 'an unknown version: 400 naming the versions');
+  const post = await raw(port, head.replace('GET', 'POST'));
+  await post.ended;
+  t.match(post.got().toString('latin1'), /^HTTP\/1\.1 405 /, 'not GET: 405');
+});
