@@ -5,7 +5,7 @@
 // internals fixed for a built binary, and test/worker/idle-connections.ts checks them on every
 // upgrade. Where the runtime does not expose them, `bareHandles` is false and connections keep
 // their Socket.
-import { Socket } from 'node:net';
+import { Socket, type Server } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { SocketFigures } from './connection.js';
 
@@ -13,8 +13,8 @@ export interface StreamHandle {
   readStart(): number;
   readStop(): number;
   close(callback?: () => void): void;
-  writeBuffer?(req: WriteRequest, data: Uint8Array): number;
-  writeUtf8String?(req: WriteRequest, data: string): number;
+  writeBuffer?(req: WriteRequest | null, data: Uint8Array): unknown;
+  writeUtf8String?(req: WriteRequest | null, data: string): unknown;
   shutdown?(req: ShutdownRequest): number;
   setNoDelay?(on: boolean): number;
   getpeername?(out: { address?: string; port?: number }): number;
@@ -33,6 +33,8 @@ interface WriteRequest {
   async: boolean;
   buffer: Uint8Array | null;
   owner: HandleWriter | null;
+  /** The bytes libuv holds for this write (a queued one). */
+  bytes: number;
 }
 
 /** A shutdown (FIN after what is queued) in flight on a bare handle (the binding's ShutdownWrap). */
@@ -42,19 +44,26 @@ interface ShutdownRequest {
   done: (() => void) | null;
 }
 
-/** Who is told when a queued write to a bare handle is done (status < 0: it failed). */
-export interface HandleWriter { handleWritten(status: number): void }
+/**
+ * Who is told when a queued write to a bare handle is done (status < 0: it failed), with the
+ * bytes it held. libuv completes a handle's writes in the order they were made.
+ */
+export interface HandleWriter { handleWritten(status: number, bytes: number): void }
 
 interface StreamBinding {
   streamBaseState: Int32Array;
   kReadBytesOrError: number;
   kArrayBufferOffset: number;
   kLastWriteWasAsync: number;
+  /** The lazy request form's error of a dispatched write (Node 26). */
+  kLastWriteErr?: number;
   WriteWrap: new () => WriteRequest;
   ShutdownWrap: new () => ShutdownRequest;
 }
 
 const binding: StreamBinding | null = (() => {
+  // Forces every connection onto net.Socket, as on a runtime without the binding (tests).
+  if (process.env.LOOM_BARE_HANDLES === 'off') return null;
   try {
     const b = (process as unknown as { binding(name: string): Partial<StreamBinding> }).binding('stream_wrap');
     if (b.streamBaseState instanceof Int32Array && typeof b.kReadBytesOrError === 'number' && typeof b.kArrayBufferOffset === 'number' &&
@@ -103,6 +112,7 @@ export function readResult(buf: ArrayBuffer | undefined): Buffer | number {
  * told then), or a negative error code.
  */
 export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
+  if (lazyRequests) return writeLazily(handle, data, owner);
   const req = new binding!.WriteWrap();
   req.handle = handle;
   req.oncomplete = onWriteComplete;
@@ -114,17 +124,72 @@ export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, o
   // Not a number: a runtime whose binding writes another way (test/worker/bare-connections.ts
   // fails then); the write is reported failed rather than misread.
   if (typeof err !== 'number') return UV_EINVAL;
-  if (err === 0 && binding!.streamBaseState[binding!.kLastWriteWasAsync] !== 0) return 'queued';
+  if (err === 0 && binding!.streamBaseState[binding!.kLastWriteWasAsync] !== 0) {
+    req.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    return 'queued';
+  }
   req.buffer = null;
   req.owner = null;
   return err === 0 ? 'sent' : err;
+}
+
+/**
+ * Whether the binding makes a write's request itself, only when the write has to wait (as net
+ * writes on Node 26: `writeBuffer(null, data)`): no request object for a write the kernel
+ * takes at once. Older runtimes take a request made beforehand (the form above).
+ */
+const lazyRequests = binding !== null && typeof binding.kLastWriteErr === 'number';
+
+/** A dispatched write's request, as the binding makes it in the lazy form. */
+type LazyRequest = WriteRequest & { writeStatus?: number | null };
+
+function writeLazily(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
+  const ret: unknown = typeof data === 'string' ? handle.writeUtf8String!(null, data) : handle.writeBuffer!(null, data);
+  // A number: done (or failed) at once, no request made.
+  if (typeof ret === 'number') return ret === 0 ? 'sent' : ret;
+  if (typeof ret !== 'object' || ret === null) return UV_EINVAL;
+  const err = binding!.streamBaseState[binding!.kLastWriteErr!];
+  if (err !== 0) return err;
+  const req = ret as LazyRequest;
+  // Finished inside the call after all, before a completion could be attached: its status.
+  const status = req.writeStatus;
+  if (status !== null && status !== undefined) {
+    req.writeStatus = null;
+    return status === 0 ? 'sent' : status;
+  }
+  req.handle = handle;
+  req.oncomplete = onWriteComplete;
+  req.async = true;
+  // The binding does not hold the bytes of a queued write: the request keeps them alive.
+  req.buffer = typeof data === 'string' ? null : data;
+  req.owner = owner;
+  req.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+  return 'queued';
 }
 
 function onWriteComplete(this: WriteRequest, status: number): void {
   const owner = this.owner;
   this.buffer = null;
   this.owner = null;
-  owner?.handleWritten(status);
+  owner?.handleWritten(status, this.bytes);
+}
+
+/**
+ * Takes connections from a plain TCP listener as bare handles instead of net.Socket objects
+ * (TCP_NODELAY set); accept errors go through net as before. False (nothing changed) when the
+ * runtime does not expose what this needs. Call once the server listens.
+ */
+export function acceptHandles(server: Server, accept: (handle: StreamHandle) => void): boolean {
+  type Onconnection = (this: unknown, err: number, handle: StreamHandle | undefined) => void;
+  const listener = (server as unknown as { _handle?: { onconnection?: Onconnection } | null })._handle;
+  const netOnconnection = listener?.onconnection;
+  if (!bareHandles || !listener || typeof netOnconnection !== 'function') return false;
+  listener.onconnection = function onconnection(err, handle) {
+    if (err || !handle || typeof handle.readStart !== 'function') return netOnconnection.call(this, err, handle);
+    handle.setNoDelay?.(true);
+    accept(handle);
+  };
+  return true;
 }
 
 /** libuv: the socket is not connected (a shutdown then has nothing to do). */

@@ -6,12 +6,12 @@
 // connection costs a handle and this object, and a short one (connect, line, reply, close)
 // never builds net's streams. TLS, unix sockets and runtimes without the binding get a Socket
 // from the start.
-import { Socket, type Server } from 'node:net';
+import { Socket } from 'node:net';
 import type { ConnectionInfo } from './connection.js';
 import type { ListenerContext } from './context.js';
 import { CORK_FLUSH_BYTES, StreamBase } from './stream.js';
 import {
-  bareHandles, handleError, readError, readResult, shutdownHandle, handleFigures, socketAround, UV_ECANCELED, writeToHandle, type HandleWriter, type StreamHandle,
+  handleError, readError, readResult, shutdownHandle, handleFigures, socketAround, UV_ECANCELED, writeToHandle, type HandleWriter, type StreamHandle,
 } from './bare-handle.js';
 
 const kConn = Symbol('loom.streamConnection');
@@ -58,24 +58,6 @@ export class StreamConnection extends StreamBase implements HandleWriter {
       if (err < 0) this.bareEnded(err);
     }
     ctx.guard.call('onConnect', ctx.handler.onConnect, ctx.handler, this);
-  }
-
-  /**
-   * Takes connections from a plain TCP listener as bare handles instead of net.Socket objects;
-   * accept errors go through net as before. False (nothing changed) when the runtime does not
-   * expose what this needs.
-   */
-  static acceptHandles(server: Server, accept: (handle: StreamHandle) => void): boolean {
-    type Onconnection = (this: unknown, err: number, handle: StreamHandle | undefined) => void;
-    const listener = (server as unknown as { _handle?: { onconnection?: Onconnection } | null })._handle;
-    const netOnconnection = listener?.onconnection;
-    if (!bareHandles || !listener || typeof netOnconnection !== 'function') return false;
-    listener.onconnection = function onconnection(err, handle) {
-      if (err || !handle || typeof handle.readStart !== 'function') return netOnconnection.call(this, err, handle);
-      handle.setNoDelay?.(true);
-      accept(handle);
-    };
-    return true;
   }
 
   private static onBareRead(this: OwnedHandle, buf?: ArrayBuffer): void {

@@ -12,7 +12,7 @@ import { describeLoadError, loadModule } from '../core/load-module.js';
 import { loadProtocol } from '../core/protocol-loader.js';
 import { newStats } from '../core/stats.js';
 import { StreamConnection } from '../core/stream-connection.js';
-import type { StreamHandle } from '../core/bare-handle.js';
+import { acceptHandles, type StreamHandle } from '../core/bare-handle.js';
 import { WorkerTimers } from '../core/timers.js';
 import type { ConnectionInfo, ToMaster, ToWorker, WorkerInit } from '../ipc/messages.js';
 import { Logger } from '../log/logger.js';
@@ -150,7 +150,7 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         new StreamConnection(socket, ctx);
       });
       if (!init.tls && group.listen.transport === 'tcp' && group.listen.protocol !== 'http' && group.listen.protocol !== 'websocket') {
-        lightAccept = StreamConnection.acceptHandles(server, (h) => {
+        lightAccept = acceptHandles(server, (h) => {
           // The balancer reads a fresh socket's handle and destroys the socket once it is sent.
           if (b.handOff({ _handle: h, destroy: () => h.close() } as unknown as Socket)) return;
           new StreamConnection(h, ctx);
