@@ -7,12 +7,13 @@ import { createServer as createHttps, Server as HttpsServer } from 'node:https';
 import { createServer as createNet, type Server as NetServer, type Socket } from 'node:net';
 import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
+import { acceptHandles } from '../core/bare-handle.js';
 import type { ListenerContext } from '../core/context.js';
 import { HttpSocket } from './connection.js';
 import { serveRequest } from './dispatch.js';
 import { NodeExchange } from './exchange.js';
 import { llhttp } from './llhttp.js';
-import { LeanHttp, type LeanExchange } from './session.js';
+import { LeanHttp, type LeanExchange, type LeanSettings } from './session.js';
 
 /**
  * A lean http:// or ws:// server, not yet listening; null where the parser binding is missing.
@@ -23,6 +24,7 @@ export function createLeanServer(
   ctx: ListenerContext,
   onRequest: (ex: LeanExchange) => void,
   onUpgrade: ((ex: LeanExchange, socket: Socket, head: Buffer) => void) | null,
+  onUpgradeHandle: LeanSettings['onUpgradeHandle'] = null,
 ): { server: NetServer; http: LeanHttp } | null {
   const ll = llhttp();
   if (ll === null) return null;
@@ -33,10 +35,13 @@ export function createLeanServer(
     maxBody: group.maxPackageSize,
     onRequest,
     onUpgrade,
+    onUpgradeHandle,
   }, ll);
   // Half-open: a client's FIN still lets the answers to what it asked go out.
   const server = createNet({ noDelay: true, allowHalfOpen: true }, http.accept);
   server.on('close', () => http.stop());
+  // On plain TCP, connections are taken as bare handles (no net.Socket; unix sockets keep theirs).
+  if (group.listen?.transport === 'tcp') server.once('listening', () => acceptHandles(server, http.acceptHandle));
   return { server, http };
 }
 

@@ -1,16 +1,22 @@
 // Loom's lean HTTP/1.1 path: one HttpSession per TCP connection of an http:// or ws://
-// listener, llhttp (Node's own parser, http/llhttp.ts) reading the socket's handle directly,
-// and one LeanExchange per request. What http.Server does per request with two streams and
+// listener, llhttp (Node's own parser, http/llhttp.ts) reading the connection's handle directly,
+// and one LeanExchange per request. On plain TCP a connection is the runtime's bare handle
+// (core/bare-handle.ts) for its whole life, with no net.Socket: answers are written to the
+// handle, libuv queues what the kernel does not take at once, and an upgrade to WebSocket makes
+// a Socket around the handle for ws. What http.Server does per request with two streams and
 // their events is here a few fields: responses are written in request order (a pipelined
 // answer that is ready early waits for the ones before it), the answers to one read go out in
 // one write (gathered while the parser runs, written when it is done with the read), and the head
 // fields come from constants. Timeouts (header, request, keep-alive idle) are checked by one
 // sweep per listener rather than a timer per socket.
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ConnectionBase, QUEUED_BYTES, peerOf, type ConnectionInfo } from '../core/connection.js';
 import type { ListenerContext } from '../core/context.js';
+import {
+  handleFigures, readResult, shutdownHandle, socketAround, UV_ECANCELED, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle,
+} from '../core/bare-handle.js';
 import type { HttpExchange } from './exchange.js';
 import { headerObject, type Llhttp, type LlhttpParser, type ParseError } from './llhttp.js';
 import { CONTINUE, badField, bodiless, errorResponse, hasField, responseHead, type Framing, type OutHeaders } from './wire.js';
@@ -33,6 +39,11 @@ export interface LeanSettings {
   onRequest(ex: LeanExchange): void;
   /** ws:// listeners: an upgrade request, the socket it came on and the bytes after it. */
   onUpgrade: ((ex: LeanExchange, socket: Socket, head: Buffer) => void) | null;
+  /**
+   * ws:// listeners, before onUpgrade on a bare connection: true when it took the handle as it
+   * is (a handshake answered without a Socket); false leaves it for onUpgrade, with a Socket.
+   */
+  onUpgradeHandle: ((ex: LeanExchange, handle: StreamHandle, head: Buffer) => boolean) | null;
 }
 
 /** After its last answer, a connection still reads (and drops) what comes for this long. */
@@ -50,8 +61,12 @@ const POOL_MAX = 256;
 const kSession = Symbol('loom.httpSession');
 const kHttp = Symbol('loom.leanHttp');
 type OwnedSocket = Socket & { [kSession]?: HttpSession; [kHttp]?: LeanHttp };
+type OwnedHandle = StreamHandle & { [kSession]?: HttpSession; isStreamBase?: boolean };
 type OwnedParser = LlhttpParser & { [kSession]?: HttpSession };
-type StreamHandle = { readStart(): number; readStop(): number; isStreamBase?: boolean; reading?: boolean };
+/** A Socket's handle as the parser and flow control see it. */
+type SocketHandle = { readStart(): number; readStop(): number; isStreamBase?: boolean; reading?: boolean };
+/** Gathered answers up to this size leave a bare handle joined in one buffer; bigger ones part by part. */
+const JOIN_BYTES = 16 * 1024;
 
 /** A coarse clock for timeouts, moved by the sweep: no Date.now() per request. */
 let clock = Date.now();
@@ -72,11 +87,16 @@ export class LeanHttp {
   }
 
   /** The listener's connection callback. */
-  readonly accept = (socket: Socket): void => {
-    const session = new HttpSession(socket as OwnedSocket, this);
+  readonly accept = (socket: Socket): void => this.open(socket as OwnedSocket);
+
+  /** A connection taken as a bare handle (acceptHandles). */
+  readonly acceptHandle = (handle: StreamHandle): void => this.open(handle as OwnedHandle);
+
+  private open(wire: OwnedSocket | OwnedHandle): void {
+    const session = new HttpSession(wire, this);
     this.sessions.add(session);
     this.s.ctx.register(session);
-  };
+  }
 
   takeParser(): OwnedParser {
     const P = this.ll.Parser;
@@ -119,20 +139,48 @@ export class LeanHttp {
 
   /** A socket of this listener closed (an upgraded one too: its bytes count here). */
   socketClosed(socket: OwnedSocket): void {
-    const { ctx } = this.s;
-    ctx.stats.bytesIn += socket.bytesRead;
-    ctx.stats.bytesOut += socket.bytesWritten;
     const s = socket[kSession];
-    if (!s) return;
     socket[kSession] = undefined;
+    this.wireClosed(s, socket.bytesRead, socket.bytesWritten);
+  }
+
+  /** A bare connection's handle closed. */
+  handleClosed(handle: OwnedHandle): void {
+    const s = handle[kSession];
+    handle[kSession] = undefined;
+    this.wireClosed(s, handle.bytesRead, handle.bytesWritten);
+  }
+
+  private wireClosed(s: HttpSession | undefined, bytesIn: number, bytesOut: number): void {
+    const { stats } = this.s.ctx;
+    stats.bytesIn += bytesIn;
+    stats.bytesOut += bytesOut;
+    if (!s) return;
     this.sessions.delete(s);
     s.closed();
   }
 }
 
 /** A TCP connection of a lean HTTP listener; listed in worker.connections as the requests' conn. */
-export class HttpSession extends ConnectionBase {
+export class HttpSession extends ConnectionBase implements HandleWriter {
   parser: OwnedParser | null;
+  /** The connection's Socket; null while it is a bare handle (always, on plain TCP, until an upgrade). */
+  socket: OwnedSocket | null;
+  /** The bare handle, when there is no Socket. */
+  private handle: OwnedHandle | null;
+  /** Bytes written to the bare handle that libuv still holds (the kernel did not take them yet). */
+  private handleQueued = 0;
+  /** The bare handle is being closed. */
+  private wireClosing = false;
+  /** FIN asked for on the bare handle (a shutdown), and done. */
+  private finWanted = false;
+  private finSent = false;
+  /** The peer's FIN came. */
+  private peerFin = false;
+  /** Called once what the bare handle holds is written (a Socket's 'drain'). */
+  private drainWaiters: (() => void)[] | null = null;
+  /** A streamed answer being written: destroyed if the connection closes under it. */
+  pumping: Readable | null = null;
   /** Requests not yet fully answered, in the order they came. */
   private queue: LeanExchange[] = [];
   /** The request being read (headers done, body arriving), if any. */
@@ -161,53 +209,78 @@ export class HttpSession extends ConnectionBase {
   private closing = false;
   private pausedByHandler = false;
 
-  constructor(readonly socket: OwnedSocket, readonly http: LeanHttp) {
+  constructor(wire: OwnedSocket | OwnedHandle, readonly http: LeanHttp) {
     const { ctx } = http.s;
     super(ctx.nextConnectionId(), ctx.protocolName, ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
-    const peer = peerOf(socket);
-    this.remoteAddress = peer.address ?? '';
-    this.remotePort = peer.port ?? 0;
     this.requestStart = clock;
-    socket[kSession] = this;
-    socket[kHttp] = http;
-    socket.on('error', ignore);
-    socket.on('end', onSocketEnd);
-    socket.on('close', onSocketClose); // (not once(): that wraps it in a closure per socket)
     // No parser until the first byte: a connection that never sends costs no parser state.
     this.parser = null;
     this.parked = true;
-    socket.on('data', onParkedData);
+    this.fresh = !(wire instanceof Socket);
+    let peer: { address?: string; port?: number } = {};
+    if (wire instanceof Socket) {
+      this.socket = wire;
+      this.handle = null;
+      peer = peerOf(wire);
+      this.listenTo(wire);
+      wire.on('data', onParkedData);
+    } else {
+      this.socket = null;
+      this.handle = wire;
+      wire.getpeername?.(peer);
+      wire[kSession] = this;
+      wire.onread = onBareRead;
+      if (wire.readStart() < 0) this.destroy();
+    }
+    this.remoteAddress = peer.address ?? '';
+    this.remotePort = peer.port ?? 0;
   }
 
-  /** A parser from the pool reads this socket: from its handle directly where it can. */
+  private listenTo(socket: OwnedSocket): void {
+    socket[kSession] = this;
+    socket[kHttp] = this.http;
+    socket.on('error', ignore);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose); // (not once(): that wraps it in a closure per socket)
+  }
+
+  /** The stream handle under this connection (the Socket's, or the bare one). */
+  private get streamHandle(): (SocketHandle & StreamHandle) | null {
+    return this.handle ?? (this.socket as unknown as { _handle?: SocketHandle & StreamHandle | null })._handle ?? null;
+  }
+
+  /** A parser from the pool reads this connection: from its handle directly where it can. */
   private attachParser(): void {
     const p = this.http.takeParser();
     p[kSession] = this;
     this.parser = p;
-    const handle = (this.socket as unknown as { _handle?: StreamHandle | null })._handle;
+    const handle = this.streamHandle as (SocketHandle & StreamHandle) | null;
     if (handle?.isStreamBase) {
       p.consume(handle);
       this.consumed = true;
-    } else {
-      // Not a plain stream handle: fed from 'data' events instead.
+    } else if (this.socket !== null) {
+      // Not a plain stream handle: fed from 'data' events instead (a bare one's come to bareRead).
       this.socket.on('data', onSocketData);
     }
   }
 
   private consumed = false;
   private parked: boolean;
+  /** A bare connection that has not sent a byte yet. */
+  private fresh: boolean;
 
   /** Idle keep-alive: the parser goes back to the pool; the next bytes come as a 'data' event. */
   private park(): void {
-    if (!this.consumed || this.parser === null || this.inParse) return;
+    // (a Socket's parser that is not consuming its handle is fed by 'data' events: left as it is)
+    if (this.parser === null || this.inParse || (!this.consumed && this.socket !== null)) return;
     this.parked = true;
     this.releaseParser();
-    this.socket.on('data', onParkedData);
+    this.socket?.on('data', onParkedData);
   }
 
   /** The next request of a parked connection began: a parser again, fed this first read. */
   unpark(data: Buffer): void {
-    this.socket.removeListener('data', onParkedData);
+    this.socket?.removeListener('data', onParkedData);
     this.parked = false;
     this.attachParser();
     this.executed(this.parser!.execute(data), data);
@@ -293,7 +366,118 @@ export class HttpSession extends ConnectionBase {
     if (this.upgrading !== null) return this.handOver(this.upgrading, ret, data);
     if (this.lingerSince !== 0) this.linger();
     else if (this.ending) this.stopReading();
-    else if (this.queue.length >= MAX_PIPELINED || this.socket.writableLength >= WRITE_HIGH) this.throttle();
+    else if (this.queue.length >= MAX_PIPELINED || this.queuedOut() >= WRITE_HIGH) this.throttle();
+  }
+
+  // --- the bare handle ---
+
+  /** A read of the bare handle that the parser does not take (it is not consuming the handle). */
+  bareRead(data: Buffer): void {
+    if (this.lingerSince !== 0) return; // dropped
+    if (this.parked) {
+      if (this.fresh) this.firstRead(data);
+      else this.unpark(data);
+    } else if (this.parser !== null && !this.consumed) {
+      this.executed(this.parser.execute(data), data);
+    }
+  }
+
+  /**
+   * A bare connection's first read is parsed by a parser from the pool that goes back as soon
+   * as the read held whole requests, all answered: a burst of new connections (10,000 clients
+   * each asking once) then needs a few parsers, not one each (some 6 KB of C++ state apiece,
+   * which the allocator keeps once the burst is over). A connection that asks again gets its
+   * parser on the handle as usual.
+   */
+  private firstRead(data: Buffer): void {
+    this.fresh = false;
+    this.parked = false;
+    const p = this.http.takeParser();
+    p[kSession] = this;
+    this.parser = p;
+    this.executed(p.execute(data), data);
+    if (this.parser === p && !this.inParse && this.requestStart === 0 && this.queue.length === 0 && this.reading === null && this.lingerSince === 0) {
+      this.parked = true;
+      this.releaseParser();
+    }
+  }
+
+  /** The bare handle's end of stream (the peer's FIN) or a read error (a reset): closed then. */
+  bareEnded(code: number): void {
+    if (code !== UV_EOF) return this.destroy();
+    this.peerFin = true;
+    if (this.lingerSince === 0) this.peerEnded();
+    else if (!this.finWanted || this.finSent) this.destroy();
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  queuedOut(): number {
+    return this.socket !== null ? this.socket.writableLength : this.handleQueued;
+  }
+
+  /** The connection can still be written to. */
+  private get writable(): boolean {
+    return this.socket !== null ? this.socket.writable && !this.socket.destroyed : this.handle !== null && !this.wireClosing && !this.finWanted;
+  }
+
+  /** Bytes to the connection now: false once what is queued is past the high-water mark (wait for whenDrained). */
+  private put(data: string | Uint8Array): boolean {
+    if (this.socket !== null) return this.socket.write(data);
+    if (!this.writable) return false;
+    const r = writeToHandle(this.handle!, data, this);
+    if (typeof r === 'number') {
+      // As a Socket whose write failed: dropped.
+      this.destroy();
+      return false;
+    }
+    if (r === 'queued') this.handleQueued += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    return this.handleQueued < WRITE_HIGH;
+  }
+
+  /** A write libuv held for the bare handle is done (in order); failed: the connection is dropped. */
+  handleWritten(status: number, bytes: number): void {
+    this.handleQueued -= bytes;
+    if (status === UV_ECANCELED) return; // closed under it
+    if (status < 0) return this.destroy();
+    if (this.handleQueued > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = null;
+    if (waiters !== null) for (const w of waiters) w();
+  }
+
+  /** fn once what is queued now is written (the Socket's 'drain'). */
+  whenDrained(fn: () => void): void {
+    if (this.socket !== null) this.socket.once('drain', fn);
+    else (this.drainWaiters ??= []).push(fn);
+  }
+
+  cancelDrained(fn: () => void): void {
+    if (this.socket !== null) this.socket.off('drain', fn);
+    else if (this.drainWaiters !== null) this.drainWaiters = this.drainWaiters.filter((w) => w !== fn);
+  }
+
+  /** FIN on the bare handle once what it holds is written; closed then if asked, or once the peer's FIN came too. */
+  private shutdownBare(thenClose: boolean): void {
+    if (!this.writable) {
+      if (thenClose) this.destroy();
+      return;
+    }
+    this.finWanted = true;
+    shutdownHandle(this.handle!, () => {
+      this.finSent = true;
+      if (thenClose || this.peerFin) this.destroy();
+    });
+  }
+
+  /** A Socket around the bare handle, for the rest of the connection's life (an upgrade: ws needs one). */
+  private toSocket(): OwnedSocket {
+    const handle = this.handle!;
+    this.handle = null;
+    handle[kSession] = undefined;
+    const socket = socketAround(handle, !this.readStopped) as OwnedSocket;
+    this.socket = socket;
+    this.listenTo(socket);
+    return socket;
   }
 
   // --- answers ---
@@ -314,7 +498,7 @@ export class HttpSession extends ConnectionBase {
    * pipelined batch is one syscall, a single request costs no cork/uncork machinery.
    */
   write(data: string | Uint8Array): boolean {
-    if (!this.inParse) return this.socket.write(data);
+    if (!this.inParse) return this.put(data);
     if (typeof data === 'string' && this.batchParts === null) {
       this.batch = this.batch === null ? data : this.batch + data;
     } else {
@@ -326,17 +510,25 @@ export class HttpSession extends ConnectionBase {
   }
 
   private flushBatch(): void {
-    const s = this.socket;
     if (this.batch !== null) {
       const b = this.batch;
       this.batch = null;
-      s.write(b);
+      this.put(b);
     } else if (this.batchParts !== null) {
       const parts = this.batchParts;
       this.batchParts = null;
-      s.cork();
-      for (const p of parts) s.write(p);
-      s.uncork();
+      const s = this.socket;
+      if (s !== null) {
+        s.cork();
+        for (const p of parts) s.write(p);
+        s.uncork();
+        return;
+      }
+      // A bare handle: small parts joined into one write, big ones (a file's bytes) as they are.
+      let total = 0;
+      for (const p of parts) total += typeof p === 'string' ? p.length * 3 : p.byteLength;
+      if (total <= JOIN_BYTES) this.put(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+      else for (const p of parts) this.put(p);
     }
   }
 
@@ -403,6 +595,14 @@ export class HttpSession extends ConnectionBase {
     this.queue.length = 0;
     this.reading = null;
     const s = this.socket;
+    if (s === null) {
+      if (this.writable) {
+        this.flushBatch();
+        this.put(errorResponse(status));
+      }
+      this.shutdownBare(true);
+      return;
+    }
     if (s.writable && !s.destroyed) {
       this.flushBatch();
       s.end(errorResponse(status));
@@ -414,7 +614,7 @@ export class HttpSession extends ConnectionBase {
 
   sweep(now: number, headerTimeoutMs: number, idleTimeoutMs: number): void {
     if (this.lingerSince !== 0) {
-      if (now - this.lingerSince >= LINGER_MS) this.socket.destroy();
+      if (now - this.lingerSince >= LINGER_MS) this.destroy();
       return;
     }
     if (this.requestStart !== 0) {
@@ -427,7 +627,7 @@ export class HttpSession extends ConnectionBase {
       return;
     }
     if (this.queue.length === 0 && this.idleSince !== 0 && this.reading === null) {
-      if (now - this.idleSince >= idleTimeoutMs) this.socket.destroy();
+      if (now - this.idleSince >= idleTimeoutMs) this.destroy();
       else if (!this.parked && now - this.idleSince >= PARK_MS) this.park();
     }
   }
@@ -437,11 +637,13 @@ export class HttpSession extends ConnectionBase {
   private throttle(): void {
     this.paused = true;
     this.readStop();
-    if (!this.waitingDrain && this.socket.writableLength > 0) {
+    if (!this.waitingDrain && this.queuedOut() > 0) {
       this.waitingDrain = true;
-      this.socket.once('drain', onSocketDrain);
+      this.whenDrained(this.drained_);
     }
   }
+
+  private readonly drained_ = (): void => this.drainedSocket();
 
   drainedSocket(): void {
     this.waitingDrain = false;
@@ -449,10 +651,10 @@ export class HttpSession extends ConnectionBase {
   }
 
   private unthrottle(): void {
-    if (this.socket.writableLength >= WRITE_HIGH) {
+    if (this.queuedOut() >= WRITE_HIGH) {
       if (!this.waitingDrain) {
         this.waitingDrain = true;
-        this.socket.once('drain', onSocketDrain);
+        this.whenDrained(this.drained_);
       }
       return;
     }
@@ -463,18 +665,26 @@ export class HttpSession extends ConnectionBase {
   private readStop(): void {
     if (this.readStopped) return;
     this.readStopped = true;
-    const handle = (this.socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (this.handle !== null) {
+      this.handle.readStop();
+      return;
+    }
+    const handle = (this.socket as unknown as { _handle?: SocketHandle | null })._handle;
     // As http.Server does for a consumed socket; `reading` keeps net.Socket's view in step.
     if (this.parser && handle?.isStreamBase) { handle.reading = false; handle.readStop(); }
-    else this.socket.pause();
+    else this.socket!.pause();
   }
 
   private readStart(): void {
     if (!this.readStopped) return;
     this.readStopped = false;
-    const handle = (this.socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (this.handle !== null) {
+      if (!this.wireClosing) this.handle.readStart();
+      return;
+    }
+    const handle = (this.socket as unknown as { _handle?: SocketHandle | null })._handle;
     if (this.parser && handle?.isStreamBase) { handle.reading = true; handle.readStart(); }
-    else this.socket.resume();
+    else this.socket!.resume();
   }
 
   private stopReading(): void {
@@ -498,14 +708,20 @@ export class HttpSession extends ConnectionBase {
     if (this.lingerSince !== 0) return;
     this.lingerSince = clock || 1;
     this.flushBatch();
-    if (!s.destroyed) s.end();
+    if (s === null) this.shutdownBare(false);
+    else if (!s.destroyed) s.end();
     if (!this.inParse) this.linger();
   }
 
-  /** Outside the parser's execute: the parser goes, the socket's bytes are dropped. */
+  /** Outside the parser's execute: the parser goes, the connection's bytes are dropped. */
   private linger(): void {
     this.releaseParser();
     const s = this.socket;
+    if (s === null) {
+      // bareRead drops them.
+      this.readStart();
+      return;
+    }
     s.removeListener('data', onSocketData);
     s.removeListener('data', onParkedData);
     s.on('data', ignore);
@@ -517,7 +733,6 @@ export class HttpSession extends ConnectionBase {
 
   /** data: the read just parsed, when it was given to execute() (else the parser has it). */
   private handOver(ex: LeanExchange, parsed: number, data: Buffer | undefined): void {
-    const s = this.socket;
     const p = this.parser!;
     if (this.queue[0] !== ex) {
       // Requests before the upgrade still unanswered: not something browsers do.
@@ -526,6 +741,17 @@ export class HttpSession extends ConnectionBase {
     }
     const head = Buffer.from((data ?? p.getCurrentBuffer()).subarray(parsed));
     this.releaseParser();
+    const { handle } = this;
+    const { onUpgradeHandle } = this.http.s;
+    if (handle !== null && onUpgradeHandle !== null && onUpgradeHandle(ex, handle, head)) {
+      // The WebSocket took the bare handle, this session's place in the list and its bytes.
+      this.handle = null;
+      handle[kSession] = undefined;
+      this.queue.length = 0;
+      this.http.sessions.delete(this);
+      return;
+    }
+    const s = this.socket ?? this.toSocket();
     s.removeListener('end', onSocketEnd);
     s.removeListener('data', onSocketData);
     s.removeListener('data', onParkedData);
@@ -545,7 +771,7 @@ export class HttpSession extends ConnectionBase {
       this.consumed = false;
       p.unconsume();
     } else {
-      this.socket.removeListener('data', onSocketData);
+      this.socket?.removeListener('data', onSocketData);
     }
     p.remove();
     this.http.giveParser(p);
@@ -554,6 +780,9 @@ export class HttpSession extends ConnectionBase {
   /** The socket closed: requests in flight are answered to nobody. */
   closed(): void {
     this.releaseParser();
+    this.pumping?.destroy();
+    this.pumping = null;
+    this.drainWaiters = null;
     for (const ex of this.queue) ex.finished = true;
     this.queue.length = 0;
     this.reading = null;
@@ -574,7 +803,15 @@ export class HttpSession extends ConnectionBase {
   }
 
   destroy(): void {
-    this.socket.destroy();
+    if (this.socket !== null) {
+      this.socket.destroy();
+      return;
+    }
+    const handle = this.handle;
+    if (handle === null || this.wireClosing) return;
+    this.wireClosing = true;
+    handle.readStop();
+    handle.close(() => this.http.handleClosed(handle));
   }
 
   pauseRecv(): void {
@@ -590,12 +827,13 @@ export class HttpSession extends ConnectionBase {
   override pipe(): void {}
 
   override describe(now: number): ConnectionInfo | null {
-    return this.socketRow(this.socket, 'in', this.socket.writableLength, now);
+    if (this.socket !== null) return this.socketRow(this.socket, 'in', this.socket.writableLength, now);
+    return this.socketRow(handleFigures(this.handle!), 'in', this.handleQueued, now);
   }
 
-  /** The socket is still open: its requests can be answered. */
+  /** The connection is still open: its requests can be answered. */
   get alive(): boolean {
-    return !this.socket.destroyed;
+    return this.socket !== null ? !this.socket.destroyed : !this.wireClosing;
   }
 }
 
@@ -671,7 +909,7 @@ export class LeanExchange implements HttpExchange {
     }
     s.done(this);
     if (this.held !== null) return null;
-    return s.socket.writableLength < QUEUED_BYTES ? true : null;
+    return s.queuedOut() < QUEUED_BYTES ? true : null;
   }
 
   respondStream(status: number, headers: OutHeaders | undefined, contentType: string | null, body: Readable): Promise<void> {
@@ -703,29 +941,31 @@ export class LeanExchange implements HttpExchange {
   }
 }
 
-/** Streams a body onto the socket, pausing it while the socket's buffer is full. */
+/** Streams a body onto the connection, pausing it while the connection's buffer is full. */
 function pump(s: HttpSession, body: Readable, chunked: boolean, done: () => void, failed: () => void): void {
-  const socket = s.socket;
   const onDrain = () => body.resume();
+  s.pumping = body;
   body.on('data', (chunk: Buffer | string) => {
     const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (n === 0) return;
-    const ok = chunked ? s.write(`${n.toString(16)}\r\n`) && s.write(chunk) && s.write('\r\n') : s.write(chunk);
+    // (each write: the chunk's three parts must all go, whatever the first returned)
+    const ok = chunked ? [s.write(`${n.toString(16)}\r\n`), s.write(chunk), s.write('\r\n')][2] : s.write(chunk);
     if (!ok) {
       body.pause();
-      socket.once('drain', onDrain);
+      s.whenDrained(onDrain);
     }
   });
   body.once('end', () => {
-    socket.off('drain', onDrain);
+    s.cancelDrained(onDrain);
+    s.pumping = null;
     if (chunked) s.write('0\r\n\r\n');
     done();
   });
   body.once('error', () => {
-    socket.off('drain', onDrain);
+    s.cancelDrained(onDrain);
+    s.pumping = null;
     failed();
   });
-  socket.once('close', () => body.destroy());
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -771,8 +1011,12 @@ function onParkedData(this: OwnedSocket, data: Buffer): void {
 function onSocketEnd(this: OwnedSocket): void {
   this[kSession]?.peerEnded();
 }
-function onSocketDrain(this: OwnedSocket): void {
-  this[kSession]?.drainedSocket();
+function onBareRead(this: OwnedHandle, buf?: ArrayBuffer): void {
+  const s = this[kSession];
+  if (!s) return;
+  const got = readResult(buf);
+  if (typeof got !== 'number') s.bareRead(got);
+  else if (got < 0) s.bareEnded(got);
 }
 function onSocketClose(this: OwnedSocket): void {
   this[kHttp]?.socketClosed(this);
