@@ -82,16 +82,19 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
   socket: Socket | null;
   protected declare readonly ctx: ListenerContext;
 
-  /** wss: whose options a WebSocket made on waking takes; null: never parked (TLS). */
-  constructor(socket: Socket, entry: Origin | undefined, ctx: ListenerContext, private readonly wss: WebSocketServer | null) {
+  /**
+   * socket: null for a lean session's bare handle (openOnHandle). wss: whose options a
+   * WebSocket made on waking takes; null: never parked (TLS).
+   */
+  constructor(socket: Socket | null, entry: Origin | undefined, ctx: ListenerContext, private readonly wss: WebSocketServer | null) {
     super(entry?.id ?? ctx.nextConnectionId(), 'websocket', ctx.worker, ctx.maxSendBufferSize, ctx.maxPackageSize, ctx);
     this.socket = socket;
     if (entry) {
       this.remoteAddress = entry.remoteAddress;
       this.remotePort = entry.remotePort;
     } else {
-      this.remoteAddress = socket.remoteAddress ?? '';
-      this.remotePort = socket.remotePort ?? 0;
+      this.remoteAddress = socket?.remoteAddress ?? '';
+      this.remotePort = socket?.remotePort ?? 0;
     }
   }
 
@@ -109,6 +112,18 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     this.countsBytes = forgetSession(socket);
     dropSocketEntry(socket);
     this.socket = null;
+    this.bornParked(handle, head, answer);
+    return true;
+  }
+
+  /** As openParked, for a lean session's bare handle (never a Socket): its bytes count here. */
+  openOnHandle(handle: StreamHandle, head: Buffer, answer: string): void {
+    handle.onread = WsConnection.onParkedRead;
+    this.countsBytes = true;
+    this.bornParked(handle, head, answer);
+  }
+
+  private bornParked(handle: ParkedHandle, head: Buffer, answer: string): void {
     this.handle = handle;
     handle[kConn] = this;
     this.active = false;
@@ -119,7 +134,6 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     // A failed write: dropped after its onConnect, as ws reports a socket that failed.
     if (typeof r === 'number') this.shutParked();
     else if (head.length > 0 && this.handle !== null) this.wake(head);
-    return true;
   }
 
   /** The handshake is done: the TCP connection is now this WebSocket, listed as such. */
@@ -370,6 +384,14 @@ export function leanWebSocket(group: GroupConfig, ctx: ListenerContext): NetServ
     (ex, socket, head) => {
       const conn = new WsConnection(socket, ex.session, ctx, wss);
       void upgrade(wss, ex, ex, socket, head, conn, ctx);
+    },
+    // A plain handshake to a handler that does not vet clients: answered on the bare handle.
+    (ex, handle, head) => {
+      if (ctx.handler.onWebSocketConnect || !bareHandles) return false;
+      const answer = plainAccept(ex, wss);
+      if (answer === null) return false;
+      new WsConnection(null, ex.session, ctx, wss).openOnHandle(handle, head, answer);
+      return true;
     },
   );
   if (lean === null) return null;
