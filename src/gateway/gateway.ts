@@ -102,8 +102,12 @@ export class Gateway {
 
   /** The handler of the group's listener: Loom's own code, never the user's. */
   handler(): Handler {
+    const verdict = (conn: Connection, request: unknown) => this.webSocketConnect(conn, request as WebSocketRequest);
+    const router = this.router;
     return {
-      onWebSocketConnect: (conn, request) => this.webSocketConnect(conn, request as WebSocketRequest),
+      // Only while a business process's handler asks: without one, a plain handshake is
+      // answered at once on the connection's bare handle (http/websocket.ts).
+      get onWebSocketConnect() { return router.asksWebSocketConnect ? verdict : undefined; },
       onConnect: (conn) => this.connected(conn),
       onMessage: (conn, message) => this.message(conn, message),
       [kRawFrame]: (conn: Connection, bytes: Buffer, text: boolean) => this.forward(conn, text ? 't' : 'b', bytes),
