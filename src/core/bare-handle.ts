@@ -250,9 +250,9 @@ export function detachHandle(socket: Socket, onread: NonNullable<StreamHandle['o
  * already (unless the connection is paused): net is told so and starts nothing (manualStart),
  * instead of a readStop and its own readStart: two epoll_ctl calls saved per wake-up.
  */
-export function socketAround(handle: StreamHandle, reading: boolean): Socket {
+export function socketAround(handle: StreamHandle, reading: boolean, allowHalfOpen = false): Socket {
   handle.reading = reading;
-  return new Socket({ handle, readable: true, writable: true, manualStart: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+  return new Socket({ handle, readable: true, writable: true, manualStart: true, allowHalfOpen } as unknown as ConstructorParameters<typeof Socket>[0]);
 }
 
 /** What a row of `loom connections` reads of a bare handle (as of a Socket). */

@@ -128,8 +128,11 @@ export class LeanHttp {
 
   /** The listener closed for good: its sweep stops once its connections are gone. */
   stop(): void {
+    this.stopped = true;
     if (this.sessions.size === 0) clearInterval(this.sweeper);
   }
+
+  private stopped = false;
 
   private sweep(): void {
     const now = (clock = Date.now());
@@ -158,6 +161,7 @@ export class LeanHttp {
     if (!s) return;
     this.sessions.delete(s);
     s.closed();
+    if (this.stopped && this.sessions.size === 0) clearInterval(this.sweeper);
   }
 }
 
@@ -177,6 +181,8 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
   private finSent = false;
   /** The peer's FIN came. */
   private peerFin = false;
+  /** Closed as soon as the FIN is out (an aborted connection), not after lingering. */
+  private closeAtFin = false;
   /** Called once what the bare handle holds is written (a Socket's 'drain'). */
   private drainWaiters: (() => void)[] | null = null;
   /** A streamed answer being written: destroyed if the connection closes under it. */
@@ -204,8 +210,10 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
   private waitingDrain = false;
   /** Inside the parser's execute (a callback ran, its kOnExecute has not yet). */
   private inParse = false;
-  /** Ended by this side at this time: dropped after LINGER_MS. */
+  /** Ended by this side (its last answer made) at this time; 0 while not closing. */
   private lingerSince = 0;
+  /** When the FIN went out: dropped LINGER_MS after. */
+  private lingerFrom = 0;
   private closing = false;
   private pausedByHandler = false;
 
@@ -440,9 +448,15 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     if (status === UV_ECANCELED) return; // closed under it
     if (status < 0) return this.destroy();
     if (this.handleQueued > 0) return;
+    if (this.waitingDrain) this.drainedSocket();
     const waiters = this.drainWaiters;
     this.drainWaiters = null;
     if (waiters !== null) for (const w of waiters) w();
+  }
+
+  /** A Socket's end() is done: the FIN is out. */
+  finSentOnSocket(): void {
+    this.lingerFrom = clock || 1;
   }
 
   /** fn once what is queued now is written (the Socket's 'drain'). */
@@ -458,14 +472,20 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
 
   /** FIN on the bare handle once what it holds is written; closed then if asked, or once the peer's FIN came too. */
   private shutdownBare(thenClose: boolean): void {
-    if (!this.writable) {
-      if (thenClose) this.destroy();
+    const handle = this.handle;
+    if (handle === null || this.wireClosing) return;
+    if (thenClose) this.closeAtFin = true;
+    if (this.finSent) {
+      if (this.closeAtFin || this.peerFin) this.destroy();
       return;
     }
+    // Asked for already: its completion closes the handle if closeAtFin is now set.
+    if (this.finWanted) return;
     this.finWanted = true;
-    shutdownHandle(this.handle!, () => {
+    shutdownHandle(handle, () => {
       this.finSent = true;
-      if (thenClose || this.peerFin) this.destroy();
+      this.lingerFrom = clock || 1;
+      if (this.closeAtFin || this.peerFin) this.destroy();
     });
   }
 
@@ -474,7 +494,8 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     const handle = this.handle!;
     this.handle = null;
     handle[kSession] = undefined;
-    const socket = socketAround(handle, !this.readStopped) as OwnedSocket;
+    // Half-open, as the listener's sockets: the client's FIN still lets an answer go out.
+    const socket = socketAround(handle, !this.readStopped, true) as OwnedSocket;
     this.socket = socket;
     this.listenTo(socket);
     return socket;
@@ -594,6 +615,9 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     this.stopReading();
     this.queue.length = 0;
     this.reading = null;
+    // Timed from now as a closing connection (the sweep), not again as a late request.
+    this.requestStart = 0;
+    if (this.lingerSince === 0) this.lingerSince = clock || 1;
     const s = this.socket;
     if (s === null) {
       if (this.writable) {
@@ -614,7 +638,9 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
 
   sweep(now: number, headerTimeoutMs: number, idleTimeoutMs: number): void {
     if (this.lingerSince !== 0) {
-      if (now - this.lingerSince >= LINGER_MS) this.destroy();
+      // Closing: dropped LINGER_MS after its FIN went out; until then its last answers have
+      // idle_timeout to leave (a slow download is not cut off, a reader that stopped is).
+      if (this.lingerFrom !== 0 ? now - this.lingerFrom >= LINGER_MS : now - this.lingerSince >= Math.max(idleTimeoutMs, LINGER_MS)) this.destroy();
       return;
     }
     if (this.requestStart !== 0) {
@@ -639,11 +665,10 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     this.readStop();
     if (!this.waitingDrain && this.queuedOut() > 0) {
       this.waitingDrain = true;
-      this.whenDrained(this.drained_);
+      // (a bare handle's completion checks waitingDrain: no closure per connection)
+      this.socket?.once('drain', onSocketDrain);
     }
   }
-
-  private readonly drained_ = (): void => this.drainedSocket();
 
   drainedSocket(): void {
     this.waitingDrain = false;
@@ -654,7 +679,7 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     if (this.queuedOut() >= WRITE_HIGH) {
       if (!this.waitingDrain) {
         this.waitingDrain = true;
-        this.whenDrained(this.drained_);
+        this.socket?.once('drain', onSocketDrain);
       }
       return;
     }
@@ -708,8 +733,12 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     if (this.lingerSince !== 0) return;
     this.lingerSince = clock || 1;
     this.flushBatch();
-    if (s === null) this.shutdownBare(false);
-    else if (!s.destroyed) s.end();
+    if (s === null) {
+      this.shutdownBare(false);
+    } else if (!s.destroyed) {
+      s.end();
+      s.once('finish', onSocketFinish);
+    }
     if (!this.inParse) this.linger();
   }
 
@@ -1010,6 +1039,12 @@ function onParkedData(this: OwnedSocket, data: Buffer): void {
 }
 function onSocketEnd(this: OwnedSocket): void {
   this[kSession]?.peerEnded();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[kSession]?.drainedSocket();
+}
+function onSocketFinish(this: OwnedSocket): void {
+  this[kSession]?.finSentOnSocket();
 }
 function onBareRead(this: OwnedHandle, buf?: ArrayBuffer): void {
   const s = this[kSession];

@@ -122,6 +122,17 @@ for (const [name, env] of [['bare handles', undefined], ['net.Socket (LOOM_BARE_
     await waitFor(() => (f.data().endsWith('hello /still') ? true : null), 'an answer after the reset');
     t.pass('the worker serves after a reset under a held write');
 
+    // A Connection: close request with a stray byte after it in the same read (a parse error
+    // once the answer is on its way): the whole answer still arrives, then the FIN.
+    const h = await client(port);
+    t.teardown(() => h.s.destroy());
+    h.s.pause();
+    h.s.write('GET /big?n=8000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nX');
+    await waitFor(async () => ((await row(sb, h.s.localPort!))?.sendQueue ?? 0) > 0 ? true : null, 'the closing answer to be held back');
+    h.s.resume();
+    await h.ended;
+    t.equal(bodyOf(h.data()).length, 8_000_000, 'a parse error behind a closing answer does not cut it off');
+
     // A first request answered later (not within its read), then more on the same connection.
     const g = await client(port);
     t.teardown(() => g.s.destroy());
@@ -135,3 +146,20 @@ for (const [name, env] of [['bare handles', undefined], ['net.Socket (LOOM_BARE_
     t.ok(listed && listed.bytesIn > 60 && listed.bytesOut > 100, `listed with its bytes (${listed?.bytesIn} in, ${listed?.bytesOut} out)`);
   });
 }
+
+t.test('a slow reader of a closing connection gets its whole answer (lingering starts at the FIN)', async (t) => {
+  // Both paths at once: the reader stalls for longer than the 5 s a closed connection lingers.
+  const [bare, sock] = await Promise.all([web(t), web(t, { LOOM_BARE_HANDLES: 'off' })]);
+  const both: [string, { sb: Sandbox; port: number }][] = [['bare handle', bare], ['net.Socket', sock]];
+  await Promise.all(both.map(async ([name, { sb, port }]) => {
+    const c = await client(port);
+    t.teardown(() => c.s.destroy());
+    c.s.pause();
+    c.s.write('GET /big?n=8000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await waitFor(async () => ((await row(sb, c.s.localPort!))?.sendQueue ?? 0) > 0 ? true : null, `${name}: the answer to be held back`);
+    await new Promise((r) => setTimeout(r, 6500));
+    c.s.resume();
+    await c.ended;
+    t.equal(bodyOf(c.data()).length, 8_000_000, `${name}: all of it after a 6.5 s stall`);
+  }));
+});

@@ -1,6 +1,7 @@
 // websocket:// listeners with the `ws` client: text, binary, big messages and 1009,
 // fragments, ping/pong, closing both ways, refusal, permessage-deflate.
 import t from 'tap';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { freePort, loom, sandbox, startDaemon, statusJson, waitFor } from '../helpers/loom';
 
@@ -8,6 +9,7 @@ const HANDLER = `module.exports = {
   onWebSocketConnect(conn, req) {
     if (req.query.token === 'bad') return false;
     if (req.path === '/throw') throw new Error('refused');
+    if (req.path === '/slow-no') return new Promise((r) => setTimeout(() => r(false), 300));
     conn.data.path = req.path;
     conn.data.agent = req.headers['x-agent'];
   },
@@ -111,6 +113,15 @@ t.test('websocket listener', async (t) => {
   // Refusal in onWebSocketConnect: returning false, and throwing.
   await t.rejects(open(`${url}/?token=bad`), /403/, 'return false refuses with 403');
   await t.rejects(open(`${url}/throw`), /403/, 'a throw refuses with 403');
+
+  // A client that half-closes while an async onWebSocketConnect decides still gets the refusal.
+  const half = connect(port, '127.0.0.1');
+  let halfData = '';
+  half.on('data', (d: Buffer) => { halfData += d.toString('latin1'); });
+  await new Promise<void>((resolve) => half.once('connect', () => resolve()));
+  half.end('GET /slow-no HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  await new Promise<void>((resolve) => half.once('close', () => resolve()));
+  t.match(halfData, /^HTTP\/1\.1 403 /, 'a refusal reaches a client that half-closed meanwhile');
 
   // A plain HTTP request: 426.
   const plain = await fetch(`http://127.0.0.1:${port}/`);
