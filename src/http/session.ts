@@ -169,7 +169,7 @@ export class LeanHttp {
 export class HttpSession extends ConnectionBase implements HandleWriter {
   parser: OwnedParser | null;
   /** The connection's Socket; null while it is a bare handle (always, on plain TCP, until an upgrade). */
-  socket: OwnedSocket | null;
+  private socket: OwnedSocket | null;
   /** The bare handle, when there is no Socket. */
   private handle: OwnedHandle | null;
   /** Bytes written to the bare handle that libuv still holds (the kernel did not take them yet). */
@@ -224,17 +224,18 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     // No parser until the first byte: a connection that never sends costs no parser state.
     this.parser = null;
     this.parked = true;
-    this.fresh = !(wire instanceof Socket);
     let peer: { address?: string; port?: number } = {};
     if (wire instanceof Socket) {
       this.socket = wire;
       this.handle = null;
+      this.fresh = false;
       peer = peerOf(wire);
       this.listenTo(wire);
       wire.on('data', onParkedData);
     } else {
       this.socket = null;
       this.handle = wire;
+      this.fresh = true;
       wire.getpeername?.(peer);
       wire[kSession] = this;
       wire.onread = onBareRead;
@@ -262,7 +263,7 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     const p = this.http.takeParser();
     p[kSession] = this;
     this.parser = p;
-    const handle = this.streamHandle as (SocketHandle & StreamHandle) | null;
+    const handle = this.streamHandle;
     if (handle?.isStreamBase) {
       p.consume(handle);
       this.consumed = true;

@@ -101,11 +101,14 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
   /**
    * Answers a plain handshake (plainAccept) itself and starts parked: a client that sends
    * nothing never gets ws's WebSocket, Receiver and Sender, nor their garbage in a burst of
-   * handshakes. False, with nothing changed, when this connection cannot park (TLS) or its
-   * socket cannot give its handle up now: ws completes the handshake then.
+   * handshakes. False, with nothing changed, when this connection cannot park (TLS), the
+   * handshake is not a plain one or the socket cannot give its handle up now: ws completes
+   * the handshake then.
    */
-  openParked(socket: Socket, head: Buffer, answer: string): boolean {
+  openParked(socket: Socket, head: Buffer, req: Pick<IncomingMessage, 'method' | 'headers'>): boolean {
     if (this.wss === null) return false;
+    const answer = plainAccept(req, this.wss);
+    if (answer === null) return false;
     const handle = detachHandle(socket, WsConnection.onParkedRead) as ParkedHandle | null;
     if (handle === null) return false;
     // Its bytes so far are the handle's too: the connection counts them when it ends.
@@ -418,7 +421,7 @@ const sha1 = typeof hash === 'function'
  * to choose (no subprotocol asked for, no extension to negotiate), checked as ws checks it;
  * null for anything else, which ws answers (its own errors included).
  */
-export function plainAccept(req: Pick<IncomingMessage, 'method' | 'headers'>, wss: WebSocketServer): string | null {
+function plainAccept(req: Pick<IncomingMessage, 'method' | 'headers'>, wss: WebSocketServer): string | null {
   const h = req.headers;
   if (req.method !== 'GET' || h['sec-websocket-protocol'] !== undefined) return null;
   if (wss.options.perMessageDeflate && h['sec-websocket-extensions'] !== undefined) return null;
@@ -481,7 +484,6 @@ async function upgrade(wss: WebSocketServer, req: Pick<IncomingMessage, 'method'
     if (verdict === false) return refuse('403 Forbidden');
   }
   if (socket.destroyed) return;
-  const answer = plainAccept(req, wss);
-  if (answer !== null && socket instanceof Socket && conn.openParked(socket, head, answer)) return;
+  if (socket instanceof Socket && conn.openParked(socket, head, req)) return;
   wss.handleUpgrade(req as IncomingMessage, socket, head, (ws) => conn.opened(ws));
 }
