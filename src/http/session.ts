@@ -785,6 +785,9 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     s.removeListener('end', onSocketEnd);
     s.removeListener('data', onSocketData);
     s.removeListener('data', onParkedData);
+    // Bytes after the handshake wait in the Socket until ws listens (it resumes it then): a
+    // flowing Socket with no 'data' listener would drop them during an async verdict.
+    s.pause();
     this.queue.length = 0;
     this.http.sessions.delete(this);
     // Still listed (and found on the socket) until the WebSocket takes its place: a refused

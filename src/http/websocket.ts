@@ -147,6 +147,8 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     dropSocketEntry(socket);
     this.countsBytes = forgetSession(socket);
     this.listen(ws);
+    // Held since the handshake (the lean session paused it), unless the handler paused it.
+    if (!this.paused) socket.resume();
     this.call('onConnect');
   }
 

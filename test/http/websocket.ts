@@ -10,6 +10,7 @@ const HANDLER = `module.exports = {
     if (req.query.token === 'bad') return false;
     if (req.path === '/throw') throw new Error('refused');
     if (req.path === '/slow-no') return new Promise((r) => setTimeout(() => r(false), 300));
+    if (req.path === '/slow-yes') return new Promise((r) => setTimeout(() => r(true), 300));
     conn.data.path = req.path;
     conn.data.agent = req.headers['x-agent'];
   },
@@ -179,4 +180,23 @@ module.exports = {
   await waitFor(() => last !== '', 'onBufferDrain once the reader caught up', 20000);
   t.match(last, /^drained after \d+ full$/, 'onBufferFull came first');
   t.equal(chunks, Number(/after (\d+)/.exec(last)![1]), 'every accepted chunk arrived');
+});
+
+t.test('a frame that comes while an async onWebSocketConnect decides is read once the client is accepted', async (t) => {
+  // On bare handles and on net.Socket (the path of runtimes without the binding).
+  for (const env of [undefined, { LOOM_BARE_HANDLES: 'off' }]) {
+    const port = await freePort();
+    const sb = sandbox({ groups: `[ws]\nlisten = websocket://127.0.0.1:${port}\nhandler = ws.js\n`, global: 'watch = false', files: { 'ws.js': HANDLER } });
+    await startDaemon(t, sb, env);
+    const s = connect(port, '127.0.0.1');
+    t.teardown(() => s.destroy());
+    let got = '';
+    s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    s.write('GET /slow-yes HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    s.write(Buffer.concat([Buffer.from([0x81, 0x85, 0, 0, 0, 0]), Buffer.from('early')]));
+    await waitFor(() => (got.includes('text:5:early') ? true : null), `the early frame's echo (${env ? 'net.Socket' : 'bare handle'})`);
+    t.match(got, /^HTTP\/1\.1 101 [^]*text:5:early$/, `${env ? 'net.Socket' : 'bare handle'}: accepted, then the early frame answered`);
+  }
 });
