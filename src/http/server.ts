@@ -7,7 +7,7 @@ import { createServer as createHttps, Server as HttpsServer } from 'node:https';
 import { createServer as createNet, type Server as NetServer, type Socket } from 'node:net';
 import type { TlsMaterial } from '../config/tls.js';
 import type { GroupConfig } from '../config/types.js';
-import { acceptHandles } from '../core/bare-handle.js';
+import type { StreamHandle } from '../core/bare-handle.js';
 import type { ListenerContext } from '../core/context.js';
 import { HttpSocket } from './connection.js';
 import { serveRequest } from './dispatch.js';
@@ -40,9 +40,18 @@ export function createLeanServer(
   // Half-open: a client's FIN still lets the answers to what it asked go out.
   const server = createNet({ noDelay: true, allowHalfOpen: true }, http.accept);
   server.on('close', () => http.stop());
-  // On plain TCP, connections are taken as bare handles (no net.Socket; unix sockets keep theirs).
-  if (group.listen?.transport === 'tcp') server.once('listening', () => acceptHandles(server, http.acceptHandle));
+  leanServers.set(server, http);
   return { server, http };
+}
+
+const leanServers = new WeakMap<NetServer, LeanHttp>();
+
+/**
+ * What takes a lean server's connection as a bare handle (no net.Socket), for the worker to
+ * install with acceptHandles beside its balancer; null for any other server.
+ */
+export function leanHandleAcceptor(server: NetServer): ((handle: StreamHandle) => void) | null {
+  return leanServers.get(server)?.acceptHandle ?? null;
 }
 
 /** Serves http:// requests on the lean path: static files first, then the handler. */

@@ -21,6 +21,7 @@ import type { Connection, Handler, Worker } from '../types/handler.js';
 import { Balancer } from './balance.js';
 import { WorkerClients } from './clients.js';
 import { listenStream, listenUdp, type RawHandle } from './listen.js';
+import { leanHandleAcceptor } from '../http/server.js';
 import { fileLimit, openFiles, watchFileDescriptors } from './fd-watch.js';
 import { gracefulStop } from './stop.js';
 import { LocalBus } from '../bus/local.js';
@@ -131,8 +132,11 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
   let server: Server | null = null;
   let balancer: Balancer | null = null;
   let udp: UdpSocket | null = null;
-  /** Idle connections are taken as bare handles (core/stream.ts), handed-over ones too. */
-  let lightAccept = false;
+  /**
+   * On plain TCP, connections are taken as bare handles (core/bare-handle.ts), handed-over ones
+   * too; this makes a stream connection or a lean HTTP session of one.
+   */
+  let takeHandle: ((h: StreamHandle) => void) | null = null;
   if (business && group.listen && handle) {
     server = await listenPush(handle, group, business.api, log);
   } else if (group.listen && handle) {
@@ -149,12 +153,19 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         socket.resume();
         new StreamConnection(socket, ctx);
       });
-      if (!init.tls && group.listen.transport === 'tcp' && group.listen.protocol !== 'http' && group.listen.protocol !== 'websocket') {
-        lightAccept = acceptHandles(server, (h) => {
-          // The balancer reads a fresh socket's handle and destroys the socket once it is sent.
-          if (b.handOff({ _handle: h, destroy: () => h.close() } as unknown as Socket)) return;
-          new StreamConnection(h, ctx);
-        });
+      if (!init.tls && group.listen.transport === 'tcp') {
+        // Stream listeners make a StreamConnection of a handle, lean http:// and ws:// ones an
+        // HTTP session (none for http.Server, the parser binding's fallback).
+        const web = group.listen.protocol === 'http' || group.listen.protocol === 'websocket';
+        const take = web ? leanHandleAcceptor(server) : (h: StreamHandle) => { new StreamConnection(h, ctx); };
+        if (take !== null) {
+          const taken = acceptHandles(server, (h) => {
+            // The balancer reads a fresh socket's handle and destroys the socket once it is sent.
+            if (b.handOff({ _handle: h, destroy: () => h.close() } as unknown as Socket)) return;
+            take(h);
+          });
+          if (taken) takeHandle = take;
+        }
       }
       watchFileDescriptors(group.listen.url, stats, log);
     }
@@ -188,10 +199,10 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         return send({ t: 'pong', seq: msg.seq });
       case 'adopt': {
         if (!handle) return;
-        if (lightAccept && !stopping) {
+        if (takeHandle !== null && !stopping) {
           const h = handle as StreamHandle;
           h.setNoDelay?.(true);
-          new StreamConnection(h, ctx);
+          takeHandle(h);
           return;
         }
         const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
