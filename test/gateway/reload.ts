@@ -32,9 +32,11 @@ function peer(port: number): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     const p: Peer = { ws, id: '', last: new Map(), received: 0, problems: [], closed: false };
+    // A client that never hears its id fails here, with what it saw, rather than stalling the file.
+    const deadline = setTimeout(() => reject(new Error(`no id within 20 s (open: ${ws.readyState === WebSocket.OPEN}, closed: ${p.closed})`)), 20000);
     ws.on('message', (data) => {
       const [a, b] = data.toString().split(' ');
-      if (a === 'id') { p.id = b; resolve(p); return; }
+      if (a === 'id') { clearTimeout(deadline); p.id = b; resolve(p); return; }
       const seq = Number(b);
       const prev = p.last.get(a) ?? 0;
       if (seq <= prev) p.problems.push(`${a} ${seq} after ${prev}`);
@@ -42,7 +44,7 @@ function peer(port: number): Promise<Peer> {
       p.received++;
     });
     ws.on('close', () => { p.closed = true; });
-    ws.once('error', reject);
+    ws.once('error', (err) => { clearTimeout(deadline); reject(err); });
   });
 }
 
