@@ -107,11 +107,11 @@ export function readResult(buf: ArrayBuffer | undefined): Buffer | number {
 }
 
 /**
- * Writes bytes to a bare handle: 'sent' when the kernel took them at once (the usual case for
- * a small frame), 'queued' when libuv holds them until the socket can take them (the owner is
- * told then), or a negative error code.
+ * Writes bytes to a bare handle. Returns how many of them libuv holds until the socket can take
+ * them (the owner is told, with the same count, when they are written): 0 when the kernel took
+ * them at once (the usual case for a small frame); or a negative libuv error code.
  */
-export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
+export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): number {
   if (lazyRequests) return writeLazily(handle, data, owner);
   const req = new binding!.WriteWrap();
   req.handle = handle;
@@ -124,13 +124,14 @@ export function writeToHandle(handle: StreamHandle, data: string | Uint8Array, o
   // Not a number: a runtime whose binding writes another way (test/worker/bare-connections.ts
   // fails then); the write is reported failed rather than misread.
   if (typeof err !== 'number') return UV_EINVAL;
-  if (err === 0 && binding!.streamBaseState[binding!.kLastWriteWasAsync] !== 0) {
-    req.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-    return 'queued';
-  }
+  if (err === 0 && binding!.streamBaseState[binding!.kLastWriteWasAsync] !== 0) return (req.bytes = byteLength(data));
   req.buffer = null;
   req.owner = null;
-  return err === 0 ? 'sent' : err;
+  return err;
+}
+
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
 }
 
 /**
@@ -143,10 +144,10 @@ const lazyRequests = binding !== null && typeof binding.kLastWriteErr === 'numbe
 /** A dispatched write's request, as the binding makes it in the lazy form. */
 type LazyRequest = WriteRequest & { writeStatus?: number | null };
 
-function writeLazily(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): 'sent' | 'queued' | number {
+function writeLazily(handle: StreamHandle, data: string | Uint8Array, owner: HandleWriter): number {
   const ret: unknown = typeof data === 'string' ? handle.writeUtf8String!(null, data) : handle.writeBuffer!(null, data);
   // A number: done (or failed) at once, no request made.
-  if (typeof ret === 'number') return ret === 0 ? 'sent' : ret;
+  if (typeof ret === 'number') return ret;
   if (typeof ret !== 'object' || ret === null) return UV_EINVAL;
   const err = binding!.streamBaseState[binding!.kLastWriteErr!];
   if (err !== 0) return err;
@@ -155,7 +156,7 @@ function writeLazily(handle: StreamHandle, data: string | Uint8Array, owner: Han
   const status = req.writeStatus;
   if (status !== null && status !== undefined) {
     req.writeStatus = null;
-    return status === 0 ? 'sent' : status;
+    return status;
   }
   req.handle = handle;
   req.oncomplete = onWriteComplete;
@@ -163,8 +164,7 @@ function writeLazily(handle: StreamHandle, data: string | Uint8Array, owner: Han
   // The binding does not hold the bytes of a queued write: the request keeps them alive.
   req.buffer = typeof data === 'string' ? null : data;
   req.owner = owner;
-  req.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-  return 'queued';
+  return (req.bytes = byteLength(data));
 }
 
 function onWriteComplete(this: WriteRequest, status: number): void {

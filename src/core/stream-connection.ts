@@ -119,13 +119,13 @@ export class StreamConnection extends StreamBase implements HandleWriter {
 
   private writeBare(payload: string | Uint8Array): boolean | null {
     const r = writeToHandle(this.handle!, payload, this);
-    if (typeof r === 'number') {
+    if (r < 0) {
       // As net reports a failed write: onError, and the connection is dropped.
       this.call('onError', handleError(r, 'write'));
       this.closeHandle();
       return this.failed();
     }
-    if (r === 'queued') this.handleQueued += typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+    this.handleQueued += r;
     return this.afterWrite(this.handleQueued);
   }
 

@@ -434,12 +434,12 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
     if (this.socket !== null) return this.socket.write(data);
     if (!this.writable) return false;
     const r = writeToHandle(this.handle!, data, this);
-    if (typeof r === 'number') {
+    if (r < 0) {
       // As a Socket whose write failed: dropped.
       this.destroy();
       return false;
     }
-    if (r === 'queued') this.handleQueued += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    this.handleQueued += r;
     return this.handleQueued < WRITE_HIGH;
   }
 

@@ -132,10 +132,10 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
     this.active = false;
     this.ctx.replace(this);
     const r = writeToHandle(handle, answer, this);
-    if (r === 'queued') this.handleQueued += answer.length;
+    if (r > 0) this.handleQueued += r;
     this.call('onConnect');
     // A failed write: dropped after its onConnect, as ws reports a socket that failed.
-    if (typeof r === 'number') this.shutParked();
+    if (r < 0) this.shutParked();
     else if (head.length > 0 && this.handle !== null) this.wake(head);
   }
 
@@ -290,8 +290,8 @@ export class WsConnection extends WebSocketBase implements HandleWriter {
       return undefined;
     }
     const r = writeToHandle(this.handle!, frame, this);
-    if (typeof r === 'number') return this.failed();
-    if (r === 'queued') this.handleQueued += frame.length;
+    if (r < 0) return this.failed();
+    this.handleQueued += r;
     return this.afterWrite(this.handleQueued);
   }
 
