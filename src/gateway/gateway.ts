@@ -143,9 +143,8 @@ export class Gateway {
     return client;
   }
 
+  /** Asked only while a business handler has onWebSocketConnect (handler()'s getter); otherwise the client is made at onConnect. */
   private webSocketConnect(conn: Connection, request: WebSocketRequest): unknown {
-    // Without a handler that asks, the client is made at onConnect, as for other protocols.
-    if (!this.router.asksWebSocketConnect) return true;
     const client = this.newClient(conn);
     // A handshake that never completes (refused, or the peer gone meanwhile) has no onClose.
     (conn as { socket?: { once(event: 'close', fn: () => void): void } }).socket?.once('close', () => {
