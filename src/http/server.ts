@@ -13,7 +13,8 @@ import { HttpSocket } from './connection.js';
 import { serveRequest } from './dispatch.js';
 import { NodeExchange } from './exchange.js';
 import { llhttp } from './llhttp.js';
-import { LeanHttp, type LeanExchange, type LeanSettings } from './session.js';
+import type { LeanExchange } from './lean-exchange.js';
+import { LeanHttp, type LeanSettings } from './lean-http.js';
 
 /**
  * A lean http:// or ws:// server, not yet listening; null where the parser binding is missing.

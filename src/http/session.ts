@@ -1,6 +1,7 @@
 // Loom's lean HTTP/1.1 path: one HttpSession per TCP connection of an http:// or ws://
 // listener, llhttp (Node's own parser, http/llhttp.ts) reading the connection's handle directly,
-// and one LeanExchange per request. On plain TCP a connection is the runtime's bare handle
+// and one LeanExchange per request (http/lean-exchange.ts); the listener's side, its parser pool
+// and timeout sweep, is http/lean-http.ts. On plain TCP a connection is the runtime's bare handle
 // (core/bare-handle.ts) for its whole life, with no net.Socket: answers are written to the
 // handle, libuv queues what the kernel does not take at once, and an upgrade to WebSocket makes
 // a Socket around the handle for ws. What http.Server does per request with two streams and
@@ -10,41 +11,24 @@
 // fields come from constants. Timeouts (header, request, keep-alive idle) are checked by one
 // sweep per listener rather than a timer per socket.
 import { Socket } from 'node:net';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { ConnectionBase, QUEUED_BYTES, peerOf, type ConnectionInfo } from '../core/connection.js';
-import type { ListenerContext } from '../core/context.js';
+import { ConnectionBase, peerOf, type ConnectionInfo } from '../core/connection.js';
 import {
   handleFigures, readResult, shutdownHandle, socketAround, UV_ECANCELED, UV_EOF, writeToHandle, type HandleWriter, type StreamHandle,
 } from '../core/bare-handle.js';
-import type { HttpExchange } from './exchange.js';
+import { LeanExchange } from './lean-exchange.js';
+import type { LeanHttp } from './lean-http.js';
 import { headerObject, type Llhttp, type LlhttpParser, type ParseError } from './llhttp.js';
-import { CONTINUE, badField, bodiless, errorResponse, hasField, responseHead, type Framing, type OutHeaders } from './wire.js';
+import { CONTINUE, errorResponse } from './wire.js';
 
 /** More header fields than this: 431 (Apache's LimitRequestFields). */
-export const MAX_HEADER_FIELDS = 100;
+const MAX_HEADER_FIELDS = 100;
 /** Requests read ahead of their answers before the connection stops reading. */
 const MAX_PIPELINED = 128;
 /** Queued response bytes past which the connection stops reading (Node's high-water mark). */
 const WRITE_HIGH = 64 * 1024;
 /** A request whose body is still arriving after this long: 408 (as http.Server's requestTimeout). */
 const REQUEST_TIMEOUT_MS = 300_000;
-
-export interface LeanSettings {
-  ctx: ListenerContext;
-  headerTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxBody: number;
-  /** A complete request (its body read): static files, then the handler. */
-  onRequest(ex: LeanExchange): void;
-  /** ws:// listeners: an upgrade request, the socket it came on and the bytes after it. */
-  onUpgrade: ((ex: LeanExchange, socket: Socket, head: Buffer) => void) | null;
-  /**
-   * ws:// listeners, before onUpgrade on a bare connection: true when it took the handle as it
-   * is (a handshake answered without a Socket); false leaves it for onUpgrade, with a Socket.
-   */
-  onUpgradeHandle: ((ex: LeanExchange, handle: StreamHandle, head: Buffer) => boolean) | null;
-}
 
 /** After its last answer, a connection still reads (and drops) what comes for this long. */
 const LINGER_MS = 5000;
@@ -55,14 +39,12 @@ const LINGER_MS = 5000;
  * would cost some 20 % of keep-alive throughput (consume/unconsume and a Buffer per read).
  */
 const PARK_MS = 1000;
-/** Parsers kept for reuse. */
-const POOL_MAX = 256;
 
-const kSession = Symbol('loom.httpSession');
+export const kSession = Symbol('loom.httpSession');
 const kHttp = Symbol('loom.leanHttp');
-type OwnedSocket = Socket & { [kSession]?: HttpSession; [kHttp]?: LeanHttp };
-type OwnedHandle = StreamHandle & { [kSession]?: HttpSession; isStreamBase?: boolean };
-type OwnedParser = LlhttpParser & { [kSession]?: HttpSession };
+export type OwnedSocket = Socket & { [kSession]?: HttpSession; [kHttp]?: LeanHttp };
+export type OwnedHandle = StreamHandle & { [kSession]?: HttpSession; isStreamBase?: boolean };
+export type OwnedParser = LlhttpParser & { [kSession]?: HttpSession };
 /** A Socket's handle as the parser and flow control see it. */
 type SocketHandle = { readStart(): number; readStop(): number; isStreamBase?: boolean; reading?: boolean };
 /** Gathered answers up to this size leave a bare handle joined in one buffer; bigger ones part by part. */
@@ -71,98 +53,9 @@ const JOIN_BYTES = 16 * 1024;
 /** A coarse clock for timeouts, moved by the sweep: no Date.now() per request. */
 let clock = Date.now();
 
-/** One listener's lean HTTP: accepts sockets, sweeps their timeouts. */
-export class LeanHttp {
-  readonly sessions = new Set<HttpSession>();
-  readonly ll: Llhttp;
-  readonly keepAliveSeconds: number;
-  private readonly sweeper: NodeJS.Timeout;
-  private readonly pool: OwnedParser[] = [];
-
-  constructor(readonly s: LeanSettings, ll: Llhttp) {
-    this.ll = ll;
-    this.keepAliveSeconds = Math.max(1, Math.round(s.idleTimeoutMs / 1000));
-    this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1000, s.headerTimeoutMs / 2)));
-    this.sweeper.unref();
-  }
-
-  /** The listener's connection callback. */
-  readonly accept = (socket: Socket): void => this.open(socket as OwnedSocket);
-
-  /** A connection taken as a bare handle (acceptHandles). */
-  readonly acceptHandle = (handle: StreamHandle): void => this.open(handle as OwnedHandle);
-
-  private open(wire: OwnedSocket | OwnedHandle): void {
-    const session = new HttpSession(wire, this);
-    this.sessions.add(session);
-    this.s.ctx.register(session);
-  }
-
-  takeParser(): OwnedParser {
-    const P = this.ll.Parser;
-    let p = this.pool.pop();
-    if (p === undefined) {
-      p = new P() as OwnedParser;
-      p[P.kOnMessageBegin] = onMessageBegin;
-      p[P.kOnHeaders] = onHeaders;
-      p[P.kOnHeadersComplete] = onHeadersComplete;
-      p[P.kOnBody] = onBody;
-      p[P.kOnMessageComplete] = onMessageComplete;
-      p[P.kOnExecute] = onExecute;
-    }
-    p.initialize(P.REQUEST, PARSER_RESOURCE, 0, P.kLenientNone);
-    return p;
-  }
-
-  /** Not during the execute that gave it back: the C++ parser may still be on the stack. */
-  giveParser(p: OwnedParser): void {
-    setImmediate(() => {
-      if (this.pool.length < POOL_MAX) {
-        p.free();
-        this.pool.push(p);
-      } else {
-        p.close();
-      }
-    });
-  }
-
-  /** The listener closed for good: its sweep stops once its connections are gone. */
-  stop(): void {
-    this.stopped = true;
-    if (this.sessions.size === 0) clearInterval(this.sweeper);
-  }
-
-  private stopped = false;
-
-  private sweep(): void {
-    const now = (clock = Date.now());
-    const { headerTimeoutMs, idleTimeoutMs } = this.s;
-    for (const s of this.sessions) s.sweep(now, headerTimeoutMs, idleTimeoutMs);
-  }
-
-  /** A socket of this listener closed (an upgraded one too: its bytes count here). */
-  socketClosed(socket: OwnedSocket): void {
-    const s = socket[kSession];
-    socket[kSession] = undefined;
-    this.wireClosed(s, socket.bytesRead, socket.bytesWritten);
-  }
-
-  /** A bare connection's handle closed. */
-  handleClosed(handle: OwnedHandle): void {
-    const s = handle[kSession];
-    handle[kSession] = undefined;
-    this.wireClosed(s, handle.bytesRead, handle.bytesWritten);
-  }
-
-  private wireClosed(s: HttpSession | undefined, bytesIn: number, bytesOut: number): void {
-    const { stats } = this.s.ctx;
-    stats.bytesIn += bytesIn;
-    stats.bytesOut += bytesOut;
-    if (!s) return;
-    this.sessions.delete(s);
-    s.closed();
-    if (this.stopped && this.sessions.size === 0) clearInterval(this.sweeper);
-  }
+/** The sweep's tick: the clock moves to now. */
+export function advanceClock(): number {
+  return (clock = Date.now());
 }
 
 /** A TCP connection of a lean HTTP listener; listed in worker.connections as the requests' conn. */
@@ -870,148 +763,21 @@ export class HttpSession extends ConnectionBase implements HandleWriter {
   }
 }
 
-/** One request and its answer on a lean session. */
-export class LeanExchange implements HttpExchange {
-  /** Body chunks as they came (none for most requests). */
-  chunks: Buffer[] | null = null;
-  bodySize = 0;
-  complete = false;
-  upgrade = false;
-  refused = false;
-  continueWanted = false;
-  answered = false;
-  finished = false;
-  /** Bytes answered while an earlier request was still being answered. */
-  held: (string | Uint8Array)[] | null = null;
-  /** A streamed answer waiting for its turn. */
-  private waiting: (() => void) | null = null;
-
-  constructor(
-    readonly session: HttpSession,
-    readonly method: string,
-    readonly url: string,
-    readonly headers: IncomingHttpHeaders,
-    public keepAlive: boolean,
-    readonly http10: boolean,
-  ) {}
-
-  get owner(): HttpSession { return this.session; }
-  get remoteAddress(): string { return this.session.remoteAddress; }
-  get remotePort(): number { return this.session.remotePort; }
-  get hasBody(): boolean { return this.bodySize > 0 || this.headers['content-length'] !== undefined || this.headers['transfer-encoding'] !== undefined; }
-  get gone(): boolean { return !this.session.alive || (this.finished && !this.answered); }
-
-  readBody(max: number): Promise<Buffer | null> {
-    if (this.bodySize > max) return Promise.resolve(null);
-    const c = this.chunks;
-    return Promise.resolve(c === null ? EMPTY : c.length === 1 ? c[0] : Buffer.concat(c));
-  }
-
-  // The body has been read whole before the handler runs: nothing more arrives.
-  onBodyData(): void {}
-  pauseBody(): void { this.session.pauseRecv(); }
-  resumeBody(): void { this.session.resumeRecv(); }
-
-  closeAfter(): void {
-    this.keepAlive = false;
-  }
-
-  destroy(): void {
-    this.session.destroy();
-  }
-
-  private head(status: number, headers: OutHeaders | undefined, contentType: string | null, framing: Framing): string {
-    const ll = this.session.http.ll;
-    return responseHead({ status, headers, contentType, framing, keepAlive: this.keepAlive, keepAliveSeconds: this.session.http.keepAliveSeconds }, (name, value) => {
-      if (!ll.isToken(name)) throw badField(name, 'name');
-      if (ll.hasInvalidChar(value)) throw badField(name, 'value');
-    });
-  }
-
-  respond(status: number, headers: OutHeaders | undefined, contentType: string | null, body: string | Uint8Array): boolean | null {
-    const noBody = bodiless(status);
-    const length = noBody ? 'none' : typeof body === 'string' ? (body.length < 128 && isAscii(body) ? body.length : Buffer.byteLength(body)) : body.byteLength;
-    const head = this.head(status, headers, contentType, length);
-    this.answered = true;
-    const s = this.session;
-    if (noBody || this.method === 'HEAD' || (typeof length === 'number' && length === 0)) s.out(this, head);
-    else if (typeof body === 'string') s.out(this, head + body);
-    else {
-      s.out(this, head);
-      s.out(this, body);
-    }
-    s.done(this);
-    if (this.held !== null) return null;
-    return s.queuedOut() < QUEUED_BYTES ? true : null;
-  }
-
-  respondStream(status: number, headers: OutHeaders | undefined, contentType: string | null, body: Readable): Promise<void> {
-    this.answered = true;
-    const declared = hasField(headers, 'content-length');
-    const framing: Framing = bodiless(status) ? 'none' : declared ? 0 : this.http10 ? 'close' : 'chunked';
-    if (framing === 'close') this.keepAlive = false;
-    const head = this.head(status, headers, contentType, framing);
-    return new Promise((resolve) => {
-      const start = () => {
-        this.waiting = null;
-        const s = this.session;
-        s.out(this, head);
-        if (this.method === 'HEAD' || framing === 'none') {
-          body.destroy();
-          s.done(this);
-          return resolve();
-        }
-        pump(s, body, framing === 'chunked', () => { s.done(this); resolve(); }, () => { s.destroy(); resolve(); });
-      };
-      if (this.session.isFirst(this)) start();
-      else this.waiting = start;
-    });
-  }
-
-  /** It became the oldest unanswered request: a streamed answer waiting for that starts. */
-  promoted(): void {
-    this.waiting?.();
-  }
-}
-
-/** Streams a body onto the connection, pausing it while the connection's buffer is full. */
-function pump(s: HttpSession, body: Readable, chunked: boolean, done: () => void, failed: () => void): void {
-  const onDrain = () => body.resume();
-  s.pumping = body;
-  body.on('data', (chunk: Buffer | string) => {
-    const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    if (n === 0) return;
-    // (each write: the chunk's three parts must all go, whatever the first returned)
-    const ok = chunked ? [s.write(`${n.toString(16)}\r\n`), s.write(chunk), s.write('\r\n')][2] : s.write(chunk);
-    if (!ok) {
-      body.pause();
-      s.whenDrained(onDrain);
-    }
-  });
-  body.once('end', () => {
-    s.cancelDrained(onDrain);
-    s.pumping = null;
-    if (chunked) s.write('0\r\n\r\n');
-    done();
-  });
-  body.once('error', () => {
-    s.cancelDrained(onDrain);
-    s.pumping = null;
-    failed();
-  });
-}
-
-const EMPTY = Buffer.alloc(0);
-const PARSER_RESOURCE = {};
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
-  return true;
-}
-
 function ignore(): void {}
 
 // Parser callbacks: one function each for every connection, the session found on the parser.
+
+/** A new parser's callbacks: the session it reads for is found on it. */
+export function listenToParser(p: OwnedParser, ll: Llhttp): void {
+  const P = ll.Parser;
+  p[P.kOnMessageBegin] = onMessageBegin;
+  p[P.kOnHeaders] = onHeaders;
+  p[P.kOnHeadersComplete] = onHeadersComplete;
+  p[P.kOnBody] = onBody;
+  p[P.kOnMessageComplete] = onMessageComplete;
+  p[P.kOnExecute] = onExecute;
+}
+
 function onMessageBegin(this: OwnedParser): number {
   this[kSession]?.messageBegin();
   return 0;
