@@ -1,7 +1,8 @@
 // The local bus: each gateway process listens on a unix socket of its own in a directory only
 // the workers' user may enter (<pid_file>.bus/, made by the master), GROUP.INDEX.PID.sock, so a
 // gateway and its successor (a reload) both have one; business processes link to every socket
-// of their group they find there: at start, when told a gateway came, and every second.
+// of their group they find there: at start, when told a gateway came, and every second (again
+// to one whose link failed or broke, while its file is there).
 import { readdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -104,7 +105,12 @@ export class LocalBus implements Bus {
 
   business(group: string): BusinessEndpoint {
     const prefix = `${group}.`;
-    /** Socket files linked or being linked; a refused one (its gateway died) is not tried again. */
+    /**
+     * Socket files linked or being linked. One whose connect failed or whose link closed is
+     * tried again at the next look while its file is there: a gateway that died or stopped has
+     * had its file removed (by the master, or by closing its server); one that is still there
+     * is still serving clients whose events wait for this process.
+     */
     const known = new Set<string>();
     let onLink: ((link: BusLink) => void) | null = null;
     let timer: NodeJS.Timeout | null = null;
@@ -122,11 +128,15 @@ export class LocalBus implements Bus {
         known.add(name);
         const socket = connect(join(this.dir, name));
         sockets.add(socket);
-        socket.once('connect', () => onLink?.(new LocalLink(socket, () => {
+        const forget = () => {
           sockets.delete(socket);
-          // That gateway is gone; its file too (the master removes it). A successor has a new one.
-        })));
-        socket.once('error', () => sockets.delete(socket));
+          known.delete(name);
+        };
+        socket.once('connect', () => {
+          socket.off('error', forget);
+          onLink?.(new LocalLink(socket, forget));
+        });
+        socket.once('error', forget);
       }
     };
     return {
