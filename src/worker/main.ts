@@ -158,12 +158,10 @@ async function start(init: WorkerInit, handle: RawHandle | undefined, send: Send
         // HTTP session (none for http.Server, the parser binding's fallback).
         const web = group.listen.protocol === 'http' || group.listen.protocol === 'websocket';
         const take = web ? leanHandleAcceptor(server) : (h: StreamHandle) => { new StreamConnection(h, ctx); };
-        // A gateway group's http:// and ws:// connections are not handed off yet (README, Connection spread).
-        const balanced = !(web && gateway !== null);
         if (take !== null) {
           const taken = acceptHandles(server, (h) => {
             // The balancer reads a fresh socket's handle and destroys the socket once it is sent.
-            if (balanced && b.handOff({ _handle: h, destroy: () => h.close() } as unknown as Socket)) return;
+            if (b.handOff({ _handle: h, destroy: () => h.close() } as unknown as Socket)) return;
             take(h);
           });
           if (taken) takeHandle = take;

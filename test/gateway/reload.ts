@@ -18,6 +18,8 @@ const RELAY = `module.exports = {
 };
 `;
 
+type GatewayStatus = { processes: { pid: number; group: string; gateway?: { lost: number; held?: number; inFlight?: number } }[] };
+
 interface Peer {
   ws: WebSocket;
   id: string;
@@ -28,12 +30,19 @@ interface Peer {
   closed: boolean;
 }
 
-function peer(port: number): Promise<Peer> {
+function peer(port: number, sb: Sandbox): Promise<Peer> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     const p: Peer = { ws, id: '', last: new Map(), received: 0, problems: [], closed: false };
-    // A client that never hears its id fails here, with what it saw, rather than stalling the file.
-    const deadline = setTimeout(() => reject(new Error(`no id within 20 s (open: ${ws.readyState === WebSocket.OPEN}, closed: ${p.closed})`)), 20000);
+    // A client that never hears its id fails here, with what it saw and what the gateways hold,
+    // rather than stalling the file.
+    const deadline = setTimeout(() => {
+      const saw = `open: ${ws.readyState === WebSocket.OPEN}, closed: ${p.closed}`;
+      statusJson(sb).then(
+        (s) => JSON.stringify((s as unknown as GatewayStatus).processes.map((x) => ({ pid: x.pid, group: x.group, gateway: x.gateway }))),
+        (err: Error) => `no status: ${err.message}`,
+      ).then((status) => reject(new Error(`no id within 20 s (${saw}); processes: ${status}; log: ${sb.log().split('\n').slice(-20).join(' | ')}`)));
+    }, 20000);
     ws.on('message', (data) => {
       const [a, b] = data.toString().split(' ');
       if (a === 'id') { clearTimeout(deadline); p.id = b; resolve(p); return; }
@@ -72,14 +81,13 @@ async function stream(peers: Peer[], min: number, done: () => boolean, max = 500
   return seq;
 }
 
-type GatewayStatus = { processes: { pid: number; group: string; gateway?: { lost: number } }[] };
 
 t.test('three business reloads under a stream of messages: no disconnect, all delivered once, in order', async (t) => {
   const { sb, port } = await relaySandbox();
   await startDaemon(t, sb);
   const gatewayPids = (await statusJson(sb)).processes.filter((p) => p.group === 'relay/gateway').map((p) => p.pid);
   const peers: Peer[] = [];
-  for (let i = 0; i < 200; i++) peers.push(await peer(port));
+  for (let i = 0; i < 200; i++) peers.push(await peer(port, sb));
   t.teardown(() => { for (const p of peers) p.ws.terminate(); });
 
   let reloaded = false;
@@ -111,7 +119,7 @@ t.test('a business process SIGKILLed mid-stream: respawned; only what it had not
   const gatewayPids = before.filter((p) => p.group === 'relay/gateway').map((p) => p.pid).sort();
   const victim = before.find((p) => p.group === 'relay/business')!;
   const peers: Peer[] = [];
-  for (let i = 0; i < 100; i++) peers.push(await peer(port));
+  for (let i = 0; i < 100; i++) peers.push(await peer(port, sb));
   t.teardown(() => { for (const p of peers) p.ws.terminate(); });
 
   let killed = false;
@@ -147,7 +155,7 @@ t.test('a gateway reload (its settings changed): new gateways serve at once, cli
   const sb = sandbox({ groups: groups(''), global: 'watch = false\nreload_timeout = 60', files: { 'relay.js': RELAY } });
   await startDaemon(t, sb);
   const before = (await statusJson(sb)).processes.filter((p) => p.group === 'relay/gateway').map((p) => p.pid);
-  const old = await peer(port);
+  const old = await peer(port, sb);
   t.teardown(() => old.ws.terminate());
   writeFileSync(sb.config, readFileSync(sb.config, 'utf8').replace(groups(''), groups('ping_interval = 30\n')));
   const r = await loom(['reload', '-c', sb.config]);
@@ -155,7 +163,7 @@ t.test('a gateway reload (its settings changed): new gateways serve at once, cli
   const fresh = (await statusJson(sb)).processes.filter((p) => p.group === 'relay/gateway' && !before.includes(p.pid));
   t.equal(fresh.length, 2, 'two new gateway processes');
   // The old gateways drain for up to 60 s: a client of a new gateway must not wait for that.
-  const young = await peer(port);
+  const young = await peer(port, sb);
   t.teardown(() => young.ws.terminate());
   t.ok(young.id, 'a new client is welcomed (its business process linked to the new gateway)');
   young.ws.send(JSON.stringify({ to: old.id, seq: 1 }));

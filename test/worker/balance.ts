@@ -84,3 +84,34 @@ t.test('held http:// and ws:// connections spread over the workers too', async (
     t.ok((burst['0'] ?? 0) >= 4 && (burst['1'] ?? 0) >= 4, `${name} in a burst: ${JSON.stringify(burst)}`);
   }
 });
+
+t.test("a gateway group's ws:// clients spread over its gateways, and are served wherever they land", async (t) => {
+  const port = await freePort();
+  const sb = sandbox({
+    groups: `[g]\nmodel = gateway\nlisten = ws://127.0.0.1:${port}\ncount = 2\nbusiness_count = 1\nhandler = g.js\n`,
+    global: 'watch = false',
+    files: { 'g.js': `module.exports = { onConnect(c) { c.send('id ' + c.id); }, onMessage(c, d) { c.send('echo ' + d); } };` },
+  });
+  await startDaemon(t, sb);
+  const held: WebSocket[] = [];
+  t.teardown(() => { for (const c of held) c.terminate(); });
+  const open = () => new Promise<WebSocket>((resolve, reject) => {
+    const c = new WebSocket(`ws://127.0.0.1:${port}/`);
+    held.push(c);
+    c.once('error', reject);
+    c.once('message', (d: Buffer) => (d.toString().startsWith('id ') ? resolve(c) : reject(new Error(`first message: ${d.toString()}`))));
+  });
+  for (let i = 0; i < 40; i++) await open();
+  await Promise.all(Array.from({ length: 40 }, open));
+  const gateways = await waitFor(async () => {
+    const g = (await statusJson(sb)).processes.filter((p) => p.group === 'g/gateway');
+    return g.reduce((n, p) => n + p.connections, 0) === 80 ? g : null;
+  }, 'the gateways to count 80 clients');
+  t.ok(gateways.every((p) => p.connections >= 8), `each gateway holds a share: ${gateways.map((p) => p.connections).join('/')}`);
+  // Every client, handed over or not, is served both ways.
+  const echoes = await Promise.all(held.map((c, i) => new Promise<string>((resolve) => {
+    c.once('message', (d: Buffer) => resolve(d.toString()));
+    c.send(String(i));
+  })));
+  t.ok(echoes.every((e, i) => e === `echo ${i}`), 'every client answered');
+});
