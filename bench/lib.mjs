@@ -2,7 +2,7 @@
 // environment, bounded child processes, free ports, the two servers under test (a Loom daemon
 // in a temporary sandbox and the node:cluster baseline) with their cleanup on success, error
 // and Ctrl+C, and readings from /proc.
-import { fork, spawn } from 'node:child_process';
+import { fork, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, cpus, loadavg } from 'node:os';
@@ -193,6 +193,77 @@ export function webSocketOnce(port) {
     });
     s.on('error', reject);
   }), 5000, `WebSocket probe on port ${port}`);
+}
+
+/**
+ * The floor (bench/floor.c), built once per run with the system's C compiler into a temp dir:
+ * the path of its binary, or null when there is no compiler or BENCH_FLOOR=0 (said once).
+ */
+export function floorBinary() {
+  if (floorBin !== undefined) return floorBin;
+  floorBin = null;
+  if (process.env.BENCH_FLOOR === '0') return null;
+  const dir = mkdtempSync(join(tmpdir(), 'loom-floor-'));
+  const bin = join(dir, 'floor');
+  const r = spawnSync(process.env.CC || 'cc', ['-O2', '-o', bin, join(BENCH, 'floor.c')], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`bench: no floor (${r.error ? 'no C compiler' : r.stderr.trim().split('\n')[0]})`);
+    rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return (floorBin = bin);
+}
+let floorBin;
+
+/**
+ * Starts the floor ('http' or 'echo') with `workers` processes on port, in a process group of
+ * its own (stop() kills the group), once it answers.
+ */
+export async function startFloor(mode, port, workers) {
+  const bin = floorBinary();
+  if (bin === null) throw new Error('no floor binary');
+  const child = spawn(bin, [String(port), String(workers), mode], { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  // Not in the benchmark's process group: killed when the benchmark exits, however it exits.
+  const kill = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
+  process.once('exit', kill);
+  const stop = async () => {
+    process.off('exit', kill);
+    kill();
+    await withTimeout(exited, 5000, 'the floor to exit').catch(() => undefined);
+  };
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      await (mode === 'http' ? httpOnce(port) : bytesEchoOnce(port));
+      return { name: 'floor', port, pid: child.pid, stop };
+    } catch (err) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`the floor did not answer on port ${port}: ${err.message}`);
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/** A line sent comes back byte for byte (the floor's echo; Loom's text protocol drops a \r). */
+function bytesEchoOnce(port) {
+  return withTimeout(new Promise((resolveEcho, reject) => {
+    const s = connect({ port, host: HOST });
+    let got = '';
+    s.on('connect', () => s.write('floor probe\n'));
+    s.on('data', (d) => {
+      got += d;
+      if (got.endsWith('\n')) {
+        s.destroy();
+        if (got === 'floor probe\n') resolveEcho();
+        else reject(new Error(`bad echo: ${JSON.stringify(got)}`));
+      }
+    });
+    s.on('error', reject);
+  }), 2000, `echo probe on port ${port}`);
 }
 
 /** A client's WebSocket handshake (fixed key: the answer is not checked beyond its status). */

@@ -1,7 +1,9 @@
 // Text-echo benchmark: Loom (text:// group, count = WORKERS, echo handler) against a plain
 // node:cluster + net echo server (bench/baseline-echo.mjs) with the same process count, in
 // one run. Three scenarios, each run for BENCH_ROUNDS rounds alternating the two servers;
-// the median of each is reported with the ratio Loom / baseline. See bench/README.md.
+// the median of each is reported with the ratio Loom / baseline. The floor (bench/floor.c, an
+// epoll loop writing back what it reads, when a C compiler is there) runs beside them: what
+// the kernel and the load generator leave to any server. See bench/README.md.
 //
 //   npm run bench                          (builds dist/loom.cjs first)
 //   BENCH_SECONDS=2 BENCH_ROUNDS=1 node bench/run.mjs
@@ -9,7 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  BENCH, HOST, LOOM, ROOT, Servers, connectionSpread, envNum, fmt, forkNode, median, runMain, stamp, treeCpuSeconds, withTimeout, resultMeta
+  BENCH, HOST, LOOM, ROOT, Servers, connectionSpread, envNum, floorBinary, fmt, forkNode, freePort, median, runMain, stamp, startFloor, treeCpuSeconds, withTimeout, resultMeta
 } from './lib.mjs';
 
 // ---- settings (environment) ------------------------------------------------------------
@@ -96,13 +98,15 @@ async function main() {
   const loom = await servers.startLoomChecked();
   const base = await servers.startBaselineChecked();
   const none = SCENARIOS.some((sc) => sc.id === 'short') ? { ...(await noneServers.startBaselineChecked()), name: 'none' } : null;
+  const floor = floorBinary() === null ? null : await startFloor('echo', await freePort(), S.workers);
+  stopFloor = floor?.stop ?? null;
   console.log(`Loom master pid ${loom.pid} on ${HOST}:${loom.port}; baseline primary pid ${base.pid} on ${HOST}:${base.port}` +
     `${none ? `; SCHED_NONE baseline primary pid ${none.pid} on ${HOST}:${none.port}` : ''}\n`);
 
   const out = [];
   for (const sc of SCENARIOS) {
-    const runs = { loom: [], baseline: [], none: [] };
-    const inRun = sc.id === 'short' && none ? [loom, base, none] : [loom, base];
+    const runs = { loom: [], baseline: [], none: [], floor: [] };
+    const inRun = [loom, base, ...(sc.id === 'short' && none ? [none] : []), ...(floor ? [floor] : [])];
     for (let round = 0; round < S.rounds; round++) {
       // Rotate which server goes first, so drift in machine load does not favour one.
       const order = inRun.map((_, i) => inRun[(i + round) % inRun.length]);
@@ -120,26 +124,29 @@ async function main() {
     const effB = runs.baseline.every((m) => m.perServerCpuSecond) ? median(runs.baseline.map((m) => m.perServerCpuSecond)) : null;
     const noneMedian = runs.none.length ? median(runs.none.map((m) => m.rate)) : null;
     const effN = runs.none.length && runs.none.every((m) => m.perServerCpuSecond) ? median(runs.none.map((m) => m.perServerCpuSecond)) : null;
+    const floorMedian = runs.floor.length ? median(runs.floor.map((m) => m.rate)) : null;
+    const effF = runs.floor.length && runs.floor.every((m) => m.perServerCpuSecond) ? median(runs.floor.map((m) => m.perServerCpuSecond)) : null;
     out.push({
       id: sc.id, title: sc.title, unit: sc.unit, mode: sc.mode, connections: sc.connections, depth: sc.depth, target: sc.target,
       loom: loomMedian, baseline: baseMedian, ratio: loomMedian / baseMedian,
       perServerCpuSecond: { loom: effL, baseline: effB, ratio: effL && effB ? effL / effB : null },
       schedNone: noneMedian === null ? null : { rate: noneMedian, perServerCpuSecond: effN },
+      floor: floorMedian === null ? null : { rate: floorMedian, perServerCpuSecond: effF },
       rounds: runs,
     });
   }
 
   const table = [
-    '| scenario | Loom | node baseline | ratio |',
-    '|---|---:|---:|---:|',
-    ...out.map((r) => `| ${r.title} | ${fmt(r.loom)} ${r.unit} | ${fmt(r.baseline)} ${r.unit} | ${r.ratio.toFixed(2)} |`),
+    '| scenario | Loom | node baseline | ratio | floor | floor ÷ baseline |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...out.map((r) => `| ${r.title} | ${fmt(r.loom)} ${r.unit} | ${fmt(r.baseline)} ${r.unit} | ${r.ratio.toFixed(2)} | ${r.floor ? `${fmt(r.floor.rate)} ${r.unit}` : '–'} | ${r.floor ? (r.floor.rate / r.baseline).toFixed(2) : '–'} |`),
   ].join('\n');
   // Server CPU-ms per 1,000 requests (connections): the unit of the issue's CPU goals.
   const ms = (eff) => (eff ? (1e6 / eff).toFixed(1) : '—');
   const effTable = [
-    '| scenario | Loom | node baseline | ratio | Loom CPU-ms / 1,000 | baseline CPU-ms / 1,000 |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...out.map((r) => `| ${r.id} | ${fmt(r.perServerCpuSecond.loom)} | ${fmt(r.perServerCpuSecond.baseline)} | ${r.perServerCpuSecond.ratio?.toFixed(2) ?? '—'} | ${ms(r.perServerCpuSecond.loom)} | ${ms(r.perServerCpuSecond.baseline)} |`),
+    '| scenario | Loom | node baseline | ratio | Loom CPU-ms / 1,000 | baseline CPU-ms / 1,000 | floor CPU-ms / 1,000 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...out.map((r) => `| ${r.id} | ${fmt(r.perServerCpuSecond.loom)} | ${fmt(r.perServerCpuSecond.baseline)} | ${r.perServerCpuSecond.ratio?.toFixed(2) ?? '—'} | ${ms(r.perServerCpuSecond.loom)} | ${ms(r.perServerCpuSecond.baseline)} | ${ms(r.floor?.perServerCpuSecond)} |`),
   ].join('\n');
   console.log(`\nMedian of ${S.rounds} round(s), ${S.seconds} s each (issue 10 goals: short >= 1.8, at no more server CPU per connection than SCHED_NONE below; long: CPU per request no more than the baseline):\n\n${table}\n`);
   console.log(`Requests (or connections) per CPU-second of the server's processes (less sensitive to other load on the machine):\n\n${effTable}\n`);
@@ -162,4 +169,7 @@ async function main() {
   console.log(`Results written to ${file.slice(ROOT.length + 1)}`);
 }
 
-await runMain(servers, () => main().finally(() => noneServers.cleanup()));
+/** Kills the floor (set once it runs). */
+let stopFloor = null;
+
+await runMain(servers, () => main().finally(() => Promise.all([noneServers.cleanup(), stopFloor?.()])));

@@ -8,12 +8,16 @@
 //   pinned  servers on CPU 1, the load generator on CPU 0 (taskset): the server side is the
 //           bottleneck, so the ratio is the servers' own throughput per core.
 //   BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WORKERS (2), BENCH_CONNECTIONS (50),
-//   BENCH_WEB (http,close,ws), BENCH_LOOM (dist/loom.cjs)
+//   BENCH_WEB (http,close,ws), BENCH_LOOM (dist/loom.cjs), BENCH_FLOOR (1; 0: leave it out)
+//
+// The HTTP scenarios also run the floor (bench/floor.c, built with the system's C compiler
+// when there is one): a canned response per request from an epoll loop, the most any server
+// can do here. Its ratio to node:http bounds every other ratio on this machine.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH, envNum, fmt, forkNode, freePort, LOOM, median, resultMeta, run, sleep, stamp, treeCpuSeconds, treePids, withTimeout } from './lib.mjs';
+import { BENCH, envNum, floorBinary, fmt, forkNode, freePort, LOOM, median, resultMeta, run, sleep, stamp, startFloor, treeCpuSeconds, treePids, withTimeout } from './lib.mjs';
 
 const ROUNDS = envNum('BENCH_ROUNDS', 3, 1, 20);
 const SECONDS = envNum('BENCH_SECONDS', 5, 1, 60);
@@ -72,6 +76,8 @@ async function startBaseline(kind, port) {
   };
 }
 
+const FLOOR = KINDS.some((k) => k !== 'ws') ? floorBinary() : null;
+
 /** Every process (and thread) of the server tree onto CPU 1. */
 function pinServer(pid) {
   for (const p of treePids(pid)) spawnSync('taskset', ['-a', '-p', '-c', '1', String(p)], { stdio: 'ignore' });
@@ -117,12 +123,14 @@ const started = new Date();
 const results = [];
 for (const placement of PLACEMENTS) {
   for (const kind of KINDS) {
-    const runs = { loom: [], baseline: [] };
+    const runs = { loom: [], baseline: [], floor: [] };
+    const withFloor = FLOOR !== null && kind !== 'ws';
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['loom', 'baseline'] : ['baseline', 'loom'];
+      if (withFloor) order.push('floor');
       for (const who of order) {
         const port = await freePort();
-        const server = who === 'loom' ? await startLoom(kind, port) : await startBaseline(kind, port);
+        const server = who === 'loom' ? await startLoom(kind, port) : who === 'baseline' ? await startBaseline(kind, port) : await startFloor('http', port, WORKERS);
         try {
           if (placement === 'pinned') pinServer(server.pid);
           await sleep(300);
@@ -141,6 +149,7 @@ for (const placement of PLACEMENTS) {
       loom: med('loom', 'rate'), baseline: med('baseline', 'rate'),
       loomCpu: med('loom', 'cpuMsPer1000'), baselineCpu: med('baseline', 'cpuMsPer1000'),
       loomSpread: spread(runs.loom.map((r) => r.rate)), baselineSpread: spread(runs.baseline.map((r) => r.rate)),
+      floor: withFloor ? med('floor', 'rate') : null, floorCpu: withFloor ? med('floor', 'cpuMsPer1000') : null,
       rounds: runs,
     });
   }
@@ -150,10 +159,11 @@ const title = { http: 'HTTP hello, keep-alive', close: 'HTTP hello, Connection: 
 const base = { http: 'node:http + node:cluster', close: 'node:http + node:cluster', ws: 'ws + node:cluster' };
 const target = { http: '≥ 2.2', close: '', ws: '≥ 1.3' };
 console.log(`\nMedians of ${ROUNDS} round(s), ${SECONDS} s each, ${WORKERS} processes each, ${CONNS} connections; CPU: server CPU-ms per 1,000 requests (messages):\n`);
-console.log('| placement | scenario | Loom /s (spread) | baseline /s (spread) | ratio | Loom CPU | baseline CPU | CPU ratio | target |');
-console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| placement | scenario | Loom /s (spread) | baseline /s (spread) | ratio | Loom CPU | baseline CPU | CPU ratio | target | floor /s (CPU) | floor ÷ baseline |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  console.log(`| ${r.placement} | ${title[r.kind]} vs ${base[r.kind]} | ${fmt(r.loom)} (${r.loomSpread}) | ${fmt(r.baseline)} (${r.baselineSpread}) | ${(r.loom / r.baseline).toFixed(2)} | ${r.loomCpu.toFixed(1)} | ${r.baselineCpu.toFixed(1)} | ${(r.loomCpu / r.baselineCpu).toFixed(2)} | ${target[r.kind]} |`);
+  const floor = r.floor === null ? '| – | – |' : `| ${fmt(r.floor)} (${r.floorCpu.toFixed(1)}) | ${(r.floor / r.baseline).toFixed(2)} |`;
+  console.log(`| ${r.placement} | ${title[r.kind]} vs ${base[r.kind]} | ${fmt(r.loom)} (${r.loomSpread}) | ${fmt(r.baseline)} (${r.baselineSpread}) | ${(r.loom / r.baseline).toFixed(2)} | ${r.loomCpu.toFixed(1)} | ${r.baselineCpu.toFixed(1)} | ${(r.loomCpu / r.baselineCpu).toFixed(2)} | ${target[r.kind]} ${floor}`);
 }
 mkdirSync(join(BENCH, 'results'), { recursive: true });
 const out = join(BENCH, 'results', `web-${stamp(started)}.json`);
