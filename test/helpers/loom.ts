@@ -100,13 +100,45 @@ export function masterPid(sb: Sandbox): number {
 }
 
 /** A port free right now on 127.0.0.1 (the kernel picks it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A port nothing listens on, for a daemon to bind a moment later. Picked below the kernel's
+ * ephemeral range (ip_local_port_range): the client connections of the tests running beside
+ * this one take their local ports from that range, and one of them took a port picked there
+ * before the daemon could bind it (EADDRINUSE, once in a CI run). Random in 10000 up to the
+ * range's start, checked by binding it; the kernel's pick where that cannot be read.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const low = ephemeralLow();
+  if (low !== null && low > 11000) {
+    for (let i = 0; i < 50; i++) {
+      const port = 10000 + Math.floor(Math.random() * (low - 10000));
+      if (await canListen(port, host)) return port;
+    }
+  }
+  return listenOn(0, host);
+}
+
+function ephemeralLow(): number | null {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : null;
+  } catch {
+    return null;
+  }
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return listenOn(port, host).then(() => true, () => false);
+}
+
+/** Listens on port (0: the kernel's pick) and closes again: the port. */
+function listenOn(port: number, host: string): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolvePromise(port));
+    s.listen(port, host, () => {
+      const got = (s.address() as { port: number }).port;
+      s.close(() => resolvePromise(got));
     });
   });
 }
