@@ -81,7 +81,6 @@ async function stream(peers: Peer[], min: number, done: () => boolean, max = 500
   return seq;
 }
 
-
 t.test('three business reloads under a stream of messages: no disconnect, all delivered once, in order', async (t) => {
   const { sb, port } = await relaySandbox();
   await startDaemon(t, sb);
