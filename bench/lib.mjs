@@ -196,34 +196,39 @@ export function webSocketOnce(port) {
 }
 
 /**
- * The floor (bench/floor.c), built once per run with the system's C compiler into a temp dir:
- * the path of its binary, or null when there is no compiler or BENCH_FLOOR=0 (said once).
+ * A floor of the benchmarks, built once per run with the system's C compiler into a temp dir:
+ * 'floor' (bench/floor.c: HTTP and text echo) or 'floor-ws' (bench/floor-ws.c, with
+ * libcrypto). The path of its binary, or null when it cannot be built or BENCH_FLOOR=0 (said
+ * once).
  */
-export function floorBinary() {
-  if (floorBin !== undefined) return floorBin;
-  floorBin = null;
+export function floorBinary(name = 'floor') {
+  if (floorBins.has(name)) return floorBins.get(name);
+  floorBins.set(name, null);
   if (process.env.BENCH_FLOOR === '0') return null;
   const dir = mkdtempSync(join(tmpdir(), 'loom-floor-'));
-  const bin = join(dir, 'floor');
-  const r = spawnSync(process.env.CC || 'cc', ['-O2', '-o', bin, join(BENCH, 'floor.c')], { encoding: 'utf8' });
+  const bin = join(dir, name);
+  const libs = name === 'floor-ws' ? ['-lcrypto'] : [];
+  const r = spawnSync(process.env.CC || 'cc', ['-O2', '-o', bin, join(BENCH, `${name}.c`), ...libs], { encoding: 'utf8' });
   if (r.status !== 0) {
-    console.error(`bench: no floor (${r.error ? 'no C compiler' : r.stderr.trim().split('\n')[0]})`);
+    console.error(`bench: no ${name} (${r.error ? 'no C compiler' : r.stderr.trim().split('\n')[0]})`);
     rmSync(dir, { recursive: true, force: true });
     return null;
   }
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return (floorBin = bin);
+  floorBins.set(name, bin);
+  return bin;
 }
-let floorBin;
+const floorBins = new Map();
 
 /**
- * Starts the floor ('http' or 'echo') with `workers` processes on port, in a process group of
- * its own (stop() kills the group), once it answers.
+ * Starts a floor ('http' or 'echo': bench/floor.c; 'ws': bench/floor-ws.c) with `workers`
+ * processes on port, in a process group of its own (stop() kills the group), once it answers.
  */
 export async function startFloor(mode, port, workers) {
-  const bin = floorBinary();
+  const bin = floorBinary(mode === 'ws' ? 'floor-ws' : 'floor');
   if (bin === null) throw new Error('no floor binary');
-  const child = spawn(bin, [String(port), String(workers), mode], { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
+  const args = mode === 'ws' ? [String(port), String(workers)] : [String(port), String(workers), mode];
+  const child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((r) => child.once('exit', r));
   // Not in the benchmark's process group: killed when the benchmark exits, however it exits.
   const kill = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
@@ -233,10 +238,11 @@ export async function startFloor(mode, port, workers) {
     kill();
     await withTimeout(exited, 5000, 'the floor to exit').catch(() => undefined);
   };
+  const probe = { http: httpOnce, echo: bytesEchoOnce, ws: webSocketOnce }[mode];
   const deadline = Date.now() + 10000;
   for (;;) {
     try {
-      await (mode === 'http' ? httpOnce(port) : bytesEchoOnce(port));
+      await probe(port);
       return { name: 'floor', port, pid: child.pid, stop };
     } catch (err) {
       if (child.exitCode !== null || Date.now() > deadline) {

@@ -10,9 +10,10 @@
 //   BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WORKERS (2), BENCH_CONNECTIONS (50),
 //   BENCH_WEB (http,close,ws), BENCH_LOOM (dist/loom.cjs), BENCH_FLOOR (1; 0: leave it out)
 //
-// The HTTP scenarios also run the floor (bench/floor.c, built with the system's C compiler
-// when there is one): a canned response per request from an epoll loop, the most any server
-// can do here. Its ratio to node:http bounds every other ratio on this machine.
+// Every scenario also runs its floor (bench/floor.c, bench/floor-ws.c, built with the system's
+// C compiler when there is one): an epoll loop that answers what it reads and does nothing
+// else, the most any server can do here. Its ratio to the baseline bounds every other ratio
+// on this machine.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -76,7 +77,8 @@ async function startBaseline(kind, port) {
   };
 }
 
-const FLOOR = KINDS.some((k) => k !== 'ws') ? floorBinary() : null;
+/** Which scenarios have a floor to run beside the servers (bench/floor.c, bench/floor-ws.c). */
+const FLOORS = Object.fromEntries(KINDS.map((k) => [k, floorBinary(k === 'ws' ? 'floor-ws' : 'floor') !== null]));
 
 /** Every process (and thread) of the server tree onto CPU 1. */
 function pinServer(pid) {
@@ -124,13 +126,13 @@ const results = [];
 for (const placement of PLACEMENTS) {
   for (const kind of KINDS) {
     const runs = { loom: [], baseline: [], floor: [] };
-    const withFloor = FLOOR !== null && kind !== 'ws';
+    const withFloor = FLOORS[kind];
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['loom', 'baseline'] : ['baseline', 'loom'];
       if (withFloor) order.push('floor');
       for (const who of order) {
         const port = await freePort();
-        const server = who === 'loom' ? await startLoom(kind, port) : who === 'baseline' ? await startBaseline(kind, port) : await startFloor('http', port, WORKERS);
+        const server = who === 'loom' ? await startLoom(kind, port) : who === 'baseline' ? await startBaseline(kind, port) : await startFloor(kind === 'ws' ? 'ws' : 'http', port, WORKERS);
         try {
           if (placement === 'pinned') pinServer(server.pid);
           await sleep(300);

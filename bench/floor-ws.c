@@ -1,0 +1,160 @@
+// The floor of bench/web.mjs's WebSocket echo: the least any server can do for
+// bench/ws-client.mjs on this machine (see bench/floor.c for the HTTP and text floors). N
+// processes, each with its own SO_REUSEPORT listener and epoll loop: the handshake answered
+// (the accept key from OpenSSL's SHA-1), then each whole client frame read is unmasked and
+// written back as an unmasked frame, the replies to one read in one write. No extensions,
+// fragments, control frames or validation: not a WebSocket server, a measuring stick. Built
+// by bench/web.mjs when the C compiler and libcrypto are there.
+//   cc -O2 -o floor-ws bench/floor-ws.c -lcrypto && ./floor-ws PORT PROCESSES
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_FD 65536
+#define BUF 16384
+
+struct conn {
+  int open;   /* handshake done */
+  size_t len; /* bytes waiting in buf */
+  unsigned char buf[BUF];
+};
+static struct conn *conns[MAX_FD];
+
+static void drop(int fd) {
+  free(conns[fd]);
+  conns[fd] = NULL;
+  close(fd);
+}
+
+/* The 101 answer to a request holding Sec-WebSocket-Key; 0 when the request is not whole yet. */
+static int handshake(int fd, struct conn *c) {
+  c->buf[c->len] = 0;
+  char *end = strstr((char *)c->buf, "\r\n\r\n");
+  if (end == NULL) return 0;
+  char *key = strcasestr((char *)c->buf, "\r\nSec-WebSocket-Key:");
+  if (key == NULL || key > end) return -1;
+  key += 20;
+  while (*key == ' ') key++;
+  char *eol = strstr(key, "\r\n");
+  char material[128];
+  int n = snprintf(material, sizeof material, "%.*s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", (int)(eol - key), key);
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1((unsigned char *)material, n, digest);
+  unsigned char accept[64];
+  EVP_EncodeBlock(accept, digest, SHA_DIGEST_LENGTH);
+  char answer[256];
+  int m = snprintf(answer, sizeof answer,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+  if (write(fd, answer, m) < 0) return -1;
+  size_t used = (size_t)(end + 4 - (char *)c->buf);
+  memmove(c->buf, c->buf + used, c->len - used);
+  c->len -= used;
+  c->open = 1;
+  return 1;
+}
+
+/* Every whole frame in buf echoed unmasked, in one write; -1 on a close frame or a write error. */
+static int echo(int fd, struct conn *c) {
+  static unsigned char out[BUF + 1024];
+  size_t at = 0, o = 0;
+  while (c->len - at >= 2) {
+    unsigned char *f = c->buf + at;
+    int opcode = f[0] & 0x0f;
+    size_t len = f[1] & 0x7f, head = 2;
+    if (len == 126) {
+      if (c->len - at < 4) break;
+      len = (size_t)f[2] << 8 | f[3];
+      head = 4;
+    } else if (len == 127) {
+      return -1; /* not in this benchmark */
+    }
+    if (c->len - at < head + 4 + len) break;
+    if (opcode == 8) return -1;
+    unsigned char *mask = f + head, *payload = f + head + 4;
+    out[o++] = f[0];
+    if (len < 126) {
+      out[o++] = (unsigned char)len;
+    } else {
+      out[o++] = 126;
+      out[o++] = (unsigned char)(len >> 8);
+      out[o++] = (unsigned char)len;
+    }
+    for (size_t i = 0; i < len; i++) out[o++] = payload[i] ^ mask[i & 3];
+    at += head + 4 + len;
+  }
+  memmove(c->buf, c->buf + at, c->len - at);
+  c->len -= at;
+  if (o > 0 && write(fd, out, o) < 0) return -1;
+  return 0;
+}
+
+static void serve(int port) {
+  int one = 1;
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 511) != 0) {
+    perror("floor-ws: bind/listen");
+    exit(1);
+  }
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = listener}, events[256];
+  epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+  for (;;) {
+    int n = epoll_wait(ep, events, 256, -1);
+    for (int i = 0; i < n; i++) {
+      int fd = events[i].data.fd;
+      if (fd == listener) {
+        int c;
+        while ((c = accept4(listener, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+          if (c >= MAX_FD || (conns[c] = calloc(1, sizeof(struct conn))) == NULL) { close(c); continue; }
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+        }
+        continue;
+      }
+      struct conn *c = conns[fd];
+      if (c == NULL) continue;
+      ssize_t r = read(fd, c->buf + c->len, BUF - 1 - c->len);
+      if (r < 0 && errno == EAGAIN) continue;
+      if (r <= 0) { drop(fd); continue; }
+      c->len += (size_t)r;
+      if (!c->open) {
+        int h = handshake(fd, c);
+        if (h < 0) { drop(fd); continue; }
+        if (h == 0) continue;
+      }
+      if (echo(fd, c) < 0 || c->len >= BUF - 1) drop(fd);
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: floor-ws PORT PROCESSES\n");
+    return 2;
+  }
+  int port = atoi(argv[1]);
+  int processes = atoi(argv[2]);
+  for (int p = 0; p < processes; p++) {
+    if (fork() == 0) {
+      serve(port);
+      return 0;
+    }
+  }
+  while (wait(NULL) > 0) {}
+  return 0;
+}
