@@ -6,22 +6,10 @@
 // fragments, control frames or validation: not a WebSocket server, a measuring stick. Built
 // by bench/web.mjs when the C compiler and libcrypto are there.
 //   cc -O2 -o floor-ws bench/floor-ws.c -lcrypto && ./floor-ws PORT PROCESSES
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include "floor.h"
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define MAX_FD 65536
 #define BUF 16384
 
 struct conn {
@@ -100,46 +88,28 @@ static int echo(int fd, struct conn *c) {
   return 0;
 }
 
-static void serve(int port) {
-  int one = 1;
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 511) != 0) {
-    perror("floor-ws: bind/listen");
-    exit(1);
+static int accepted(int fd) {
+  conns[fd] = calloc(1, sizeof(struct conn));
+  return conns[fd] == NULL ? -1 : 0;
+}
+
+static void readable(int fd) {
+  struct conn *c = conns[fd];
+  if (c == NULL) return;
+  ssize_t r = read(fd, c->buf + c->len, BUF - 1 - c->len);
+  // (EAGAIN: an event for an fd closed earlier in this batch, its number since reused)
+  if (r < 0 && errno == EAGAIN) return;
+  if (r <= 0) {
+    drop(fd);
+    return;
   }
-  int ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN, .data.fd = listener}, events[256];
-  epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
-  for (;;) {
-    int n = epoll_wait(ep, events, 256, -1);
-    for (int i = 0; i < n; i++) {
-      int fd = events[i].data.fd;
-      if (fd == listener) {
-        int c;
-        while ((c = accept4(listener, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-          if (c >= MAX_FD || (conns[c] = calloc(1, sizeof(struct conn))) == NULL) { close(c); continue; }
-          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
-          epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
-        }
-        continue;
-      }
-      struct conn *c = conns[fd];
-      if (c == NULL) continue;
-      ssize_t r = read(fd, c->buf + c->len, BUF - 1 - c->len);
-      if (r < 0 && errno == EAGAIN) continue;
-      if (r <= 0) { drop(fd); continue; }
-      c->len += (size_t)r;
-      if (!c->open) {
-        int h = handshake(fd, c);
-        if (h < 0) { drop(fd); continue; }
-        if (h == 0) continue;
-      }
-      if (echo(fd, c) < 0 || c->len >= BUF - 1) drop(fd);
-    }
+  c->len += (size_t)r;
+  if (!c->open) {
+    int h = handshake(fd, c);
+    if (h < 0) drop(fd);
+    if (h <= 0) return;
   }
+  if (echo(fd, c) < 0 || c->len >= BUF - 1) drop(fd);
 }
 
 int main(int argc, char **argv) {
@@ -147,14 +117,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: floor-ws PORT PROCESSES\n");
     return 2;
   }
-  int port = atoi(argv[1]);
-  int processes = atoi(argv[2]);
-  for (int p = 0; p < processes; p++) {
-    if (fork() == 0) {
-      serve(port);
-      return 0;
-    }
-  }
-  while (wait(NULL) > 0) {}
-  return 0;
+  struct floor_handlers h = {accepted, readable};
+  return floor_run(atoi(argv[1]), atoi(argv[2]), &h);
 }
