@@ -128,8 +128,9 @@ for (const placement of PLACEMENTS) {
     const runs = { loom: [], baseline: [], floor: [] };
     const withFloor = FLOORS[kind];
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? ['loom', 'baseline'] : ['baseline', 'loom'];
-      if (withFloor) order.push('floor');
+      // Rotated each round, so that drift in the machine's load favours none of them.
+      const who = withFloor ? ['loom', 'baseline', 'floor'] : ['loom', 'baseline'];
+      const order = who.map((_, i) => who[(i + round) % who.length]);
       for (const who of order) {
         const port = await freePort();
         const server = who === 'loom' ? await startLoom(kind, port) : who === 'baseline' ? await startBaseline(kind, port) : await startFloor(kind === 'ws' ? 'ws' : 'http', port, WORKERS);
