@@ -104,19 +104,26 @@ export function masterPid(sb: Sandbox): number {
  * A port nothing listens on, for a daemon to bind a moment later. Picked below the kernel's
  * ephemeral range (ip_local_port_range): the client connections of the tests running beside
  * this one take their local ports from that range, and one of them took a port picked there
- * before the daemon could bind it (EADDRINUSE, once in a CI run). Random in 10000 up to the
- * range's start, checked by binding it; the kernel's pick where that cannot be read.
+ * before the daemon could bind it (EADDRINUSE, once in a CI run). Each test process walks up
+ * from a random place between 10000 and the range's start, so that its ports are all
+ * different (a test often takes several before binding any), checking each by binding it; the
+ * kernel's pick where the range cannot be read.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const low = ephemeralLow();
   if (low !== null && low > 11000) {
+    const span = low - 10000;
+    nextPort ??= Math.floor(Math.random() * span);
     for (let i = 0; i < 50; i++) {
-      const port = 10000 + Math.floor(Math.random() * (low - 10000));
+      const port = 10000 + (nextPort++ % span);
       if (await canListen(port, host)) return port;
     }
   }
   return listenOn(0, host);
 }
+
+/** Where this process's walk over the ports below the ephemeral range is (an offset). */
+let nextPort: number | undefined;
 
 function ephemeralLow(): number | null {
   try {
