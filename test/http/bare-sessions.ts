@@ -53,6 +53,11 @@ async function row(sb: Sandbox, port: number): Promise<Row | undefined> {
   return ((await askControl(sb, 'connections')) as Row[]).find((r) => r.remote === `127.0.0.1:${port}`);
 }
 
+/** Until the connection from port has answer bytes the kernel did not take (its send queue). */
+function heldBack(sb: Sandbox, port: number, what: string): Promise<true> {
+  return waitFor(async () => ((await row(sb, port))?.sendQueue ?? 0) > 0 ? true : null, what);
+}
+
 const count = (data: string, what: RegExp) => (data.match(what) ?? []).length;
 /** What follows the first answer's head. */
 const bodyOf = (data: string) => { const i = data.indexOf('\r\n\r\n'); return i < 0 ? '' : data.slice(i + 4); };
@@ -84,7 +89,7 @@ for (const [name, env] of [['bare handles', undefined], ['net.Socket (LOOM_BARE_
     b.s.pause();
     const N = 300;
     b.s.write(Array.from({ length: N }, (_, i) => (i % 50 === 7 ? `GET /later?i=${i} HTTP/1.1\r\nHost: x\r\n\r\n` : `GET /item?i=${i}&n=40000 HTTP/1.1\r\nHost: x\r\n\r\n`)).join(''));
-    await waitFor(async () => ((await row(sb, b.s.localPort!))?.sendQueue ?? 0) > 0 ? true : null, 'answers to be held back');
+    await heldBack(sb, b.s.localPort!, 'answers to be held back');
     b.s.resume();
     await waitFor(() => (count(b.data(), /HTTP\/1\.1 200/g) === N ? true : null), `${N} answers`, 30000);
     const order = [...b.data().matchAll(/(?:<(\d+)>|later (\d+))/g)].map((m) => Number(m[1] ?? m[2]));
@@ -95,7 +100,7 @@ for (const [name, env] of [['bare handles', undefined], ['net.Socket (LOOM_BARE_
     t.teardown(() => c.s.destroy());
     c.s.pause();
     c.s.write('GET /stream?n=4194304 HTTP/1.1\r\nHost: x\r\n\r\n');
-    await waitFor(async () => ((await row(sb, c.s.localPort!))?.sendQueue ?? 0) > 0 ? true : null, 'the stream to be held back');
+    await heldBack(sb, c.s.localPort!, 'the stream to be held back');
     c.s.resume();
     await waitFor(() => (c.data().endsWith('0\r\n\r\n') ? true : null), 'the end of the chunked body', 20000);
     t.equal(count(bodyOf(c.data()), /b/g), 4194304, 'every byte of the streamed body');
@@ -113,7 +118,7 @@ for (const [name, env] of [['bare handles', undefined], ['net.Socket (LOOM_BARE_
     e.s.pause();
     e.s.write('GET /bigbuf?n=8000000 HTTP/1.1\r\nHost: x\r\n\r\n');
     const ePort = e.s.localPort!;
-    await waitFor(async () => ((await row(sb, ePort))?.sendQueue ?? 0) > 0 ? true : null, 'the big answer to be held back');
+    await heldBack(sb, ePort, 'the big answer to be held back');
     e.s.resetAndDestroy();
     await waitFor(async () => ((await row(sb, ePort)) === undefined ? true : null), 'the reset connection to be unlisted');
     const f = await client(port);
@@ -128,7 +133,7 @@ for (const [name, env] of [['bare handles', undefined], ['net.Socket (LOOM_BARE_
     t.teardown(() => h.s.destroy());
     h.s.pause();
     h.s.write('GET /big?n=8000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nX');
-    await waitFor(async () => ((await row(sb, h.s.localPort!))?.sendQueue ?? 0) > 0 ? true : null, 'the closing answer to be held back');
+    await heldBack(sb, h.s.localPort!, 'the closing answer to be held back');
     h.s.resume();
     await h.ended;
     t.equal(bodyOf(h.data()).length, 8_000_000, 'a parse error behind a closing answer does not cut it off');
@@ -156,7 +161,7 @@ t.test('a slow reader of a closing connection gets its whole answer (lingering s
     t.teardown(() => c.s.destroy());
     c.s.pause();
     c.s.write('GET /big?n=8000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    await waitFor(async () => ((await row(sb, c.s.localPort!))?.sendQueue ?? 0) > 0 ? true : null, `${name}: the answer to be held back`);
+    await heldBack(sb, c.s.localPort!, `${name}: the answer to be held back`);
     await new Promise((r) => setTimeout(r, 6500));
     c.s.resume();
     await c.ended;
